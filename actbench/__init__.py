@@ -1,0 +1,3 @@
+"""actbench: benchmarks and evaluation for action understanding with multimodal LLMs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,40 @@
+"""The ``actbench`` command line: one file per command, each only parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from actbench.errors import ActbenchError
+
+app = typer.Typer(
+    name="actbench",
+    help="Benchmarks and evaluation for action understanding with multimodal LLMs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    # Imported here so that each command module stays small and `actbench --help` stays fast.
+    from actbench.cli import build_mqa, data, list_cmd, report, run
+
+    app.command("build-mqa")(build_mqa.build_mqa)
+    app.command("run")(run.run)
+    app.command("report")(report.report)
+    app.command("list")(list_cmd.list_components)
+    app.add_typer(data.app, name="data")
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point (commands turn user errors into exit code 2 themselves, see common.py)."""
+    try:
+        app(args=argv)
+    except ActbenchError as error:  # raised outside a command body, e.g. while registering plugins
+        print(f"actbench: error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)

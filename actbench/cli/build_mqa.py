@@ -1,0 +1,52 @@
+"""``actbench build-mqa``: build a multiple-choice benchmark from annotations and a distractor source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from actbench.cli.common import user_errors
+from actbench.errors import ActbenchError
+
+
+@user_errors
+def build_mqa(
+    source: Optional[str] = typer.Option(None, help="Distractor source (see `actbench list`)."),
+    benchmark: Optional[str] = typer.Option(None, help="Build a named card from benchmarks/ instead."),
+    predictions: Optional[Path] = typer.Option(None, help="The specialist's prediction file."),
+    k: Optional[int] = typer.Option(None, help="Options per question (default 5)."),
+    options: Optional[str] = typer.Option(None, help="Option text: narration or label (default narration)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of every random step (default 0)."),
+    split: Optional[str] = typer.Option(None, help="Annotation split (default validation)."),
+    limit: Optional[int] = typer.Option(None, help="Keep the first N clips of the split's annotation file."),
+    out: Optional[Path] = typer.Option(None, help="Output directory (default results/benchmarks/NAME)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Annotation data (default $ACTBENCH_DATA_DIR)."),
+) -> None:
+    """Build an EPIC-KITCHENS-100-MQA benchmark directory (manifest.json, questions.jsonl)."""
+    from actbench.mqa_builder.build import BuildSpec, build_mqa as build
+    from actbench.mqa_builder.cards import get_card
+    from actbench.runner import built_benchmark_dir
+
+    given = {"k": k, "options": options, "seed": seed, "split": split, "limit": limit}
+    if benchmark is not None:
+        if source is not None:
+            raise ActbenchError("pass either --source or --benchmark, not both")
+        card = get_card(benchmark)
+        fields = {"source": card.source, "k": card.k, "options": card.options, "seed": card.seed,
+                  "split": card.split, "limit": card.limit, "name": card.name}
+        fields.update({key: value for key, value in given.items() if value is not None})
+        target = out or built_benchmark_dir(card.name)
+    else:
+        if source is None:
+            raise ActbenchError("pass --source SOURCE or --benchmark NAME (see `actbench list`)")
+        if out is None:
+            raise ActbenchError("pass --out DIR for the benchmark directory")
+        fields = {"source": source, **{key: value for key, value in given.items() if value is not None}}
+        target = out
+    spec = BuildSpec(out=target, predictions=predictions, data_dir=data_dir, **fields)
+    manifest = build(spec, log=lambda message: typer.echo(message, err=True))
+    c = manifest.counts
+    typer.echo(f"built {c['questions']} questions in {target} (source {manifest.source}, K={manifest.k}, "
+               f"options {manifest.options}, seed {manifest.seed}; skipped distractors: {c['skipped'] or 'none'})")

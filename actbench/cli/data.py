@@ -1,0 +1,65 @@
+"""``actbench data fetch DATASET`` and ``actbench data where``: get the official annotation files.
+
+::
+
+    actbench data fetch epic-kitchens-100 [--data-dir DIR] [--mirror URL] [--force]
+    actbench data where [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from actbench.cli.common import user_errors
+from actbench.datasets.location import resolve_data_dir
+from actbench.datasets.official_files import DATASETS, GITHUB_RAW, official_dataset
+
+app = typer.Typer(
+    help="Download the official annotation files (verified by sha256) and show where they live.",
+    no_args_is_help=True,
+)
+
+DataDirOption = Annotated[
+    Optional[Path],
+    typer.Option("--data-dir", help="Data directory (default: $ACTBENCH_DATA_DIR, else the per-user cache)."),
+]
+
+
+@app.command("fetch")
+@user_errors
+def fetch_command(
+    dataset: Annotated[str, typer.Argument(help=f"Dataset to fetch: {', '.join(DATASETS)}.")],
+    data_dir: DataDirOption = None,
+    mirror: Annotated[Optional[str], typer.Option(
+        "--mirror", help=f"Base URL standing in for {GITHUB_RAW} (default: $ACTBENCH_FETCH_MIRROR)."
+    )] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download even files that are already correct.")] = False,
+) -> None:
+    """Download DATASET's official files into the data directory; files already correct are kept."""
+    from actbench.datasets.fetch import FetchEvent, fetch
+
+    table = official_dataset(dataset)
+    counts = {"present": 0, "fetched": 0, "replaced": 0}
+
+    def report(event: FetchEvent) -> None:
+        counts[event.status] += 1
+        if event.status == "present":
+            typer.echo(f"present   {event.path} (sha256 ok)")
+        else:
+            typer.echo(f"{event.status:<9} {event.path} ({event.file.size:,} bytes from {event.url})")
+
+    paths = fetch(table.name, data_dir, mirror=mirror, force=force, progress=report)
+    downloaded = counts["fetched"] + counts["replaced"]
+    typer.echo(f"{table.name}: {len(paths)} files in {resolve_data_dir(data_dir) / table.name} "
+               f"({downloaded} downloaded, {counts['present']} already present)")
+    typer.echo(f"license: {table.license}")
+
+
+@app.command("where")
+@user_errors
+def where_command(data_dir: DataDirOption = None) -> None:
+    """Print the data directory in use (--data-dir, else $ACTBENCH_DATA_DIR, else the per-user cache)."""
+    typer.echo(str(resolve_data_dir(data_dir)))

@@ -1,0 +1,61 @@
+"""``actbench run``: answer a benchmark with a model; the run directory gets the journal and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from actbench.cli.common import user_errors
+from actbench.errors import ActbenchError
+
+
+def parse_model_args(pairs: list[str]) -> dict[str, str]:
+    args = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ActbenchError.bad_value("--model-arg", "model-arg", "KEY=VALUE", pair)
+        args[key] = value
+    return args
+
+
+@user_errors
+def run(
+    model: str = typer.Option(..., help="Model name (see `actbench list`)."),
+    benchmark: str = typer.Option(..., help="A benchmark directory, or the name of a built card."),
+    out: Optional[Path] = typer.Option(None, help="Run directory (default results/runs/BENCHMARK/MODEL)."),
+    limit: Optional[int] = typer.Option(None, help="Answer only the first N questions."),
+    seed: int = typer.Option(0, help="Seed of the model's random steps and of the bootstrap."),
+    resume: bool = typer.Option(False, help="Finish an interrupted run in --out from its journal."),
+    model_arg: List[str] = typer.Option([], help="A model argument KEY=VALUE (repeatable)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Annotation data (default $ACTBENCH_DATA_DIR)."),
+) -> None:
+    """Run MODEL on BENCHMARK, journaling each answer; --resume continues a killed run."""
+    from tqdm import tqdm
+
+    from actbench.runner import RunSpec, run as run_benchmark
+
+    spec = RunSpec(model=model, benchmark=benchmark, out=out, limit=limit, seed=seed, resume=resume,
+                   data_dir=data_dir, model_args=parse_model_args(model_arg))
+    bar = tqdm(desc=f"{model}", unit="q", leave=False, dynamic_ncols=True, disable=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        run_dir = run_benchmark(spec, progress=progress)
+    except KeyboardInterrupt:
+        bar.close()
+        typer.echo("interrupted: the journal is intact; finish with --resume", err=True)
+        raise typer.Exit(130) from None
+    bar.close()
+    import json
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    low, high = metrics["accuracy_ci95"]
+    typer.echo(f"{model} on {metrics['benchmark']}: accuracy {metrics['accuracy']:.2f}% "
+               f"[{low:.2f}, {high:.2f}] over {metrics['n']} questions -> {run_dir}")

@@ -1,0 +1,90 @@
+"""Multiple-choice accuracy with a seeded bootstrap interval, status counts and letter distribution.
+
+A question counts as correct only when its status is ``ok`` and its letter is the key's; parse
+failures, refusals and errors count as wrong and are reported separately.
+
+The bootstrap resamples the n questions with replacement and takes the percentile interval of the
+resampled accuracies. For a mean of 0/1 outcomes the number of correct answers in a resample is exactly
+Binomial(n, k/n), so it is drawn as such: the same distribution as resampling indices, at a
+fraction of the cost.
+
+>>> import numpy as np
+>>> accuracy(np.array([True, False, True, True]))
+75.0
+>>> bootstrap_interval(np.ones(10, dtype=bool), seed=0)
+(100.0, 100.0)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+from actbench.records import LETTERS, STATUSES, Answer, Question
+
+
+def accuracy(correct: np.ndarray) -> float:
+    """Percent of True entries."""
+    correct = np.asarray(correct, dtype=bool)
+    return 100.0 * float(correct.mean()) if correct.size else float("nan")
+
+
+accuracy.higher_is_better = True
+
+
+def bootstrap_interval(correct: np.ndarray, *, seed: int, resamples: int = 10_000,
+                       confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of :func:`accuracy`, in percent."""
+    correct = np.asarray(correct, dtype=bool)
+    n = correct.size
+    if n == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    hits = rng.binomial(n, correct.mean(), size=resamples) / n
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(hits, [alpha, 1.0 - alpha])
+    return (round(100.0 * float(low), 6), round(100.0 * float(high), 6))
+
+
+def _percentiles(values: np.ndarray) -> dict[str, float]:
+    if values.size == 0:
+        return {"mean": 0.0, "p50": 0.0, "p95": 0.0}
+    p50, p95 = np.percentile(values, [50, 95])
+    return {"mean": float(values.mean()), "p50": float(p50), "p95": float(p95)}
+
+
+def score_mqa(questions: Sequence[Question], answers: dict[str, Answer], *, seed: int,
+              resamples: int = 10_000) -> dict:
+    """The metrics of a finished MQA run (``metrics.json``); questions without an answer are errors."""
+    keyed = [q for q in questions if q.answer_letter is not None]
+    status = Counter()
+    chosen = Counter()
+    correct = np.zeros(len(keyed), dtype=bool)
+    for i, q in enumerate(keyed):
+        a = answers.get(q.id)
+        if a is None:
+            status["missing"] += 1
+            continue
+        status[a.status] += 1
+        if a.status == "ok":
+            chosen[a.answer] += 1
+            correct[i] = a.answer == q.answer_letter
+    low, high = bootstrap_interval(correct, seed=seed, resamples=resamples)
+    n_letters = max((len(q.options) for q in questions), default=0)
+    latency = np.array([a.latency_s for a in answers.values()], dtype=np.float64)
+    return {
+        "n": len(keyed),
+        "correct": int(correct.sum()),
+        "accuracy": round(accuracy(correct), 6),
+        "accuracy_ci95": [low, high],
+        "bootstrap": {"method": "percentile", "resamples": resamples, "seed": seed},
+        "status_counts": {s: status.get(s, 0) for s in (*STATUSES, "missing")},
+        "chosen_letters": {LETTERS[i]: chosen.get(LETTERS[i], 0) for i in range(n_letters)},
+        "answer_letters": dict(sorted(Counter(q.answer_letter for q in keyed).items())),
+        "latency_s": _percentiles(latency),
+        "tokens_in": int(sum(a.tokens_in for a in answers.values())),
+        "tokens_out": int(sum(a.tokens_out for a in answers.values())),
+        "cost_usd": round(float(sum(a.cost_usd for a in answers.values())), 6),
+    }

@@ -1,0 +1,69 @@
+"""The one protocol every model adapter implements, and what a factory receives.
+
+An adapter answers a batch of questions; for each it returns an :class:`~actbench.records.Answer`
+(the letter or None, a status, the raw output, and the time it took). The runner decides batching and
+journaling; the adapter only answers.
+
+>>> from actbench.model_adapters import MODELS
+>>> adapter = MODELS.get("always-a")(AdapterContext(seed=0))
+>>> adapter.describe()
+{'name': 'always-a', 'args': {}}
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+from actbench.records import Answer, Question
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """What a factory may use: the run's seed, the data directory, and the model's own arguments."""
+
+    seed: int = 0
+    data_dir: Path | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    name: str
+    batch_size: int
+
+    def answer(self, questions: Sequence[Question]) -> list[Answer]:
+        """One answer per question, in the same order."""
+
+    def describe(self) -> dict[str, Any]:
+        """Name and arguments, recorded in run.json so the run can be reproduced."""
+
+
+class LetterChooser:
+    """Base for adapters that compute a letter per question cheaply, in-process.
+
+    Subclasses implement ``choose(question) -> (letter, raw)``; latency is measured per question.
+    """
+
+    name = "?"
+    batch_size = 256
+
+    def __init__(self, args: dict[str, Any] | None = None):
+        self.args = dict(args or {})
+
+    def choose(self, question: Question) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def answer(self, questions: Sequence[Question]) -> list[Answer]:
+        out = []
+        clock: Callable[[], float] = time.perf_counter
+        for q in questions:
+            t0 = clock()
+            letter, raw = self.choose(q)
+            out.append(Answer(q.id, letter, "ok", raw, clock() - t0))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "args": self.args}

@@ -1,0 +1,69 @@
+"""Deterministic baselines: the chance row, a letter-bias probe and the ceiling of the leaderboard."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from actbench.errors import ActbenchError
+from actbench.model_adapters.base import AdapterContext, LetterChooser
+from actbench.mqa_builder.seeded_hash import uniform01
+from actbench.records import Question
+
+
+class RandomAdapter(LetterChooser):
+    """A uniformly random valid letter, a function of (seed, question id) only.
+
+    Hashing the id (not drawing from a stream) makes the answer independent of batching, resumption
+    and question order.
+    """
+
+    name = "random"
+
+    def __init__(self, seed: int):
+        super().__init__({"seed": seed})
+        self.seed = seed
+
+    def choose(self, question: Question) -> tuple[str, str]:
+        key = np.frombuffer(question.id.encode("utf-8").ljust(8 * ((len(question.id) + 7) // 8), b"\0"),
+                            dtype="<u8")
+        u = float(uniform01(self.seed, *key)) if len(key) else 0.0
+        letter = question.letters[int(u * len(question.options))]
+        return letter, letter
+
+
+class AlwaysA(LetterChooser):
+    name = "always-a"
+
+    def choose(self, question: Question) -> tuple[str, str]:
+        return "A", "A"
+
+
+class Oracle(LetterChooser):
+    name = "oracle"
+
+    def choose(self, question: Question) -> tuple[str, str]:
+        if question.answer_letter is None:
+            raise ActbenchError(f"question {question.id}: the oracle needs an answer key, and this "
+                                "benchmark has none (two-stage)")
+        return question.answer_letter, question.answer_letter
+
+
+def _no_args(ctx: AdapterContext, name: str) -> None:
+    if ctx.args:
+        raise ActbenchError.bad_value("--model-arg", next(iter(ctx.args)), f"no arguments for model '{name}'",
+                                      ctx.args)
+
+
+def random_adapter(ctx: AdapterContext) -> RandomAdapter:
+    _no_args(ctx, "random")
+    return RandomAdapter(ctx.seed)
+
+
+def always_a_adapter(ctx: AdapterContext) -> AlwaysA:
+    _no_args(ctx, "always-a")
+    return AlwaysA()
+
+
+def oracle_adapter(ctx: AdapterContext) -> Oracle:
+    _no_args(ctx, "oracle")
+    return Oracle()

@@ -1,0 +1,136 @@
+"""``build_mqa``: annotations + a distractor source -> a benchmark directory.
+
+Steps: load the split, get the source's ranking, choose the distractors with the vectorised rule,
+pick the option texts, place the answer on a balanced letter, write the files atomically. The only
+Python loop runs over questions to assemble the records; nothing loops over classes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from actbench.atomic import sha256_file
+from actbench.datasets.epic_kitchens import DATASET, EpicKitchens100
+from actbench.errors import ActbenchError
+from actbench.mqa_builder.benchmark_dir import Manifest, write_benchmark
+from actbench.mqa_builder.distractors import SKIP_REASONS, ranks_of, select_distractors
+from actbench.mqa_builder.letters import arrange
+from actbench.mqa_builder.option_text import MODES, LabelTexts, NarrationTexts
+from actbench.mqa_builder.ranking import SourceContext
+from actbench.mqa_builder.sources import SOURCES
+from actbench.prompts import EGOCENTRIC
+from actbench.records import LETTERS, Question
+
+_NARRATION_STREAM = 0x4E415252  # seeds the choice of distractor narrations
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    source: str
+    out: Path
+    k: int = 5
+    options: str = "narration"
+    seed: int = 0
+    split: str = "validation"
+    limit: int | None = None
+    predictions: Path | None = None
+    name: str | None = None
+    data_dir: Path | None = None
+
+    def validate(self) -> None:
+        if not 2 <= self.k <= len(LETTERS):
+            raise ActbenchError.bad_value("--k", "k", f"an integer in [2, {len(LETTERS)}]", self.k)
+        if self.options not in MODES:
+            raise ActbenchError.bad_value("--options", "options", f"one of {', '.join(MODES)}", self.options)
+        if self.limit is not None and self.limit < 1:
+            raise ActbenchError.bad_value("--limit", "limit", "a positive integer", self.limit)
+        if self.seed < 0:
+            raise ActbenchError.bad_value("--seed", "seed", "a non-negative integer", self.seed)
+
+
+def _relative_name(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -> Manifest:
+    spec.validate()
+    source = SOURCES.get(spec.source)
+    dataset = EpicKitchens100.from_data_dir(spec.data_dir)
+    clips = dataset.split(spec.split)
+    if spec.limit is not None:
+        clips = clips[: spec.limit]
+    predictions = Path(spec.predictions) if spec.predictions is not None else None
+    log(f"source {spec.source}: ranking {len(clips)} clips")
+    ranking = source(SourceContext(dataset, spec.split, clips, predictions, spec.seed))
+    scores = ranking.aligned_to(clips)
+    truth = dataset.action_ids(clips)
+
+    if spec.options == "narration":
+        texts = NarrationTexts(dataset.narrations_by_action, clips, spec.seed ^ _NARRATION_STREAM,
+                               origin=str(dataset.path(spec.split if spec.split == "validation" else "train_labels")))
+    else:
+        texts = LabelTexts(dataset.action_space.labels, truth)
+    log("choosing distractors")
+    selection = select_distractors(scores, truth, n_distractors=spec.k - 1, text_ids=texts.text_ids,
+                                   answer_text_ids=texts.answer_text_ids,
+                                   row_names=[c.narration_id for c in clips], origin=ranking.origin)
+    answer_ranks = ranks_of(scores, truth)
+    rows = np.repeat(np.arange(len(clips)), spec.k - 1).reshape(-1, spec.k - 1)
+    distractor_texts = texts.texts(rows, selection.classes)
+    answer_texts = texts.answer_texts()
+    answer_pos, slots = arrange(len(clips), spec.k, seed=spec.seed)
+
+    keys = dataset.action_space.keys
+    skipped: dict[int, list[dict]] = {}
+    for r, c, rank_, why in zip(selection.skipped_rows.tolist(), selection.skipped_classes.tolist(),
+                                selection.skipped_ranks.tolist(), selection.skipped_reasons.tolist()):
+        skipped.setdefault(r, []).append({"class": keys[c], "rank": rank_, "reason": SKIP_REASONS[why]})
+
+    questions = []
+    d = spec.k - 1
+    for i, clip in enumerate(clips):
+        options = [""] * spec.k
+        classes = [""] * spec.k
+        ranks: list[int | None] = [None] * spec.k
+        a = int(answer_pos[i])
+        options[a], classes[a] = answer_texts[i], keys[truth[i]]
+        ranks[a] = int(answer_ranks[i]) or None
+        for j in range(d):
+            s = int(slots[i, j])
+            options[s] = distractor_texts[i * d + j]
+            classes[s] = keys[selection.classes[i, j]]
+            ranks[s] = int(selection.ranks[i, j])
+        extra = {"skipped": skipped[i]} if i in skipped else {}
+        questions.append(Question(clip.narration_id, clip.video_id, clip.start, clip.end, EGOCENTRIC,
+                                  tuple(options), a, LETTERS[a], tuple(classes), tuple(ranks), extra))
+
+    in_top = int(np.count_nonzero((answer_ranks >= 1) & (answer_ranks <= spec.k)))
+    counts = {
+        "questions": len(questions),
+        "answer_letters": {LETTERS[p]: int(n) for p, n in enumerate(np.bincount(answer_pos, minlength=spec.k))},
+        "skipped": {reason: int(n) for reason, n in sorted(
+            Counter(SKIP_REASONS[w] for w in selection.skipped_reasons.tolist()).items())},
+        "answer_rank_1": int(np.count_nonzero(answer_ranks == 1)),
+        "answer_in_source_top_k": in_top,
+        "answer_not_ranked": int(np.count_nonzero(answer_ranks == 0)),
+    }
+    data_root = dataset.root.parent
+    inputs = [{"name": _relative_name(p, data_root), "sha256": sha256_file(p)}
+              for p in dataset.input_files(spec.split)]
+    source_args: dict = {}
+    if predictions is not None:
+        source_args["predictions"] = {"name": predictions.name, "sha256": sha256_file(predictions)}
+    log(f"writing {len(questions)} questions to {spec.out}")
+    return write_benchmark(Path(spec.out), {
+        "name": spec.name, "dataset": DATASET, "split": spec.split, "source": spec.source,
+        "source_args": source_args, "k": spec.k, "options": spec.options, "seed": spec.seed,
+        "limit": spec.limit, "inputs": inputs, "counts": counts,
+    }, questions)

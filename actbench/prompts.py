@@ -1,0 +1,29 @@
+"""LLaVAction's multiple-choice prompt (Appendix C.2 perspectives), shared by builders and adapters.
+
+>>> print(format_mqa(EGOCENTRIC, ["take plate", "wash cup"]))
+You are seeing this video from egocentric view and you are the person. Your hands are sometimes interacting with objects. What action are you doing? Here are the options of actions you can select:
+A. take plate
+B. wash cup
+Answer with the option's letter from the given choices directly.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from actbench.records import LETTERS
+
+EGOCENTRIC = ("You are seeing this video from egocentric view and you are the person. Your hands are "
+              "sometimes interacting with objects. What action are you doing?")
+ALLOCENTRIC = ("The video is taken from egocentric view. The person's hands are sometimes interacting "
+               "with objects. What action is the person doing?")
+PERSPECTIVES = {"egocentric": EGOCENTRIC, "allocentric": ALLOCENTRIC}
+OPTIONS_INTRO = "Here are the options of actions you can select:"
+ANSWER_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+
+
+def format_mqa(question: str, options: Sequence[str]) -> str:
+    lines = [f"{question} {OPTIONS_INTRO}"]
+    lines += [f"{LETTERS[i]}. {text}" for i, text in enumerate(options)]
+    lines.append(ANSWER_INSTRUCTION)
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""The leaderboard: one row per model x benchmark, built from run directories alone (no model needed).
+
+Rows are grouped by benchmark and sorted by accuracy, best first (ties by model name). When several
+run directories hold the same model on the same benchmark, the most recently finished one is used and
+the others are listed as superseded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from actbench.atomic import atomic_write_text
+from actbench.errors import ActbenchError
+from actbench.runner import METRICS, RUN_JSON, RunInfo
+
+COLUMNS = ("benchmark", "model", "n", "accuracy", "ci95_low", "ci95_high", "parse_fail", "refused", "error",
+           "latency_p50_s", "cost_usd", "run_dir")
+
+
+@dataclass(frozen=True)
+class Row:
+    benchmark: str
+    model: str
+    n: int
+    accuracy: float
+    ci95_low: float
+    ci95_high: float
+    parse_fail: int
+    refused: int
+    error: int
+    latency_p50_s: float
+    cost_usd: float
+    run_dir: str
+    finished_at: str
+
+
+def _read_run(run_dir: Path, root: Path) -> Row | None:
+    info_path, metrics_path = run_dir / RUN_JSON, run_dir / METRICS
+    try:
+        info = RunInfo.model_validate_json(info_path.read_bytes())
+    except ValueError as error:
+        raise ActbenchError.bad_value(info_path, "run.json", "a valid run record", str(error).splitlines()[0]) from None
+    if info.status != "complete" or not metrics_path.is_file():
+        return None  # an unfinished run has no score yet
+    try:
+        m = json.loads(metrics_path.read_text(encoding="utf-8"))
+        status = m["status_counts"]
+        return Row(info.benchmark["name"], info.model["name"], int(m["n"]), float(m["accuracy"]),
+                   float(m["accuracy_ci95"][0]), float(m["accuracy_ci95"][1]), int(status["parse_fail"]),
+                   int(status["refused"]), int(status["error"]) + int(status.get("missing", 0)),
+                   float(m["latency_s"]["p50"]), float(m["cost_usd"]),
+                   run_dir.relative_to(root).as_posix() or ".", info.finished_at or "")
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise ActbenchError.bad_value(metrics_path, str(error).strip("'"), "the fields of metrics.json",
+                                      "missing or malformed") from None
+
+
+def collect(results: Path) -> tuple[list[Row], list[Row]]:
+    """(leaderboard rows, superseded rows) from every run directory below ``results``."""
+    results = Path(results)
+    if not results.is_dir():
+        raise ActbenchError(f"{results}: not a directory (expected a folder of run directories)")
+    rows = [r for p in sorted(results.rglob(RUN_JSON)) if (r := _read_run(p.parent, results))]
+    latest: dict[tuple[str, str], Row] = {}
+    superseded = []
+    for row in sorted(rows, key=lambda r: (r.finished_at, r.run_dir)):
+        key = (row.benchmark, row.model)
+        if key in latest:
+            superseded.append(latest[key])
+        latest[key] = row
+    board = sorted(latest.values(), key=lambda r: (r.benchmark, -r.accuracy, r.model))
+    return board, superseded
+
+
+def _cells(row: Row) -> list[str]:
+    return [row.benchmark, row.model, str(row.n), f"{row.accuracy:.2f}", f"{row.ci95_low:.2f}",
+            f"{row.ci95_high:.2f}", str(row.parse_fail), str(row.refused), str(row.error),
+            f"{row.latency_p50_s:.6f}", f"{row.cost_usd:.4f}", row.run_dir]
+
+
+def render_csv(rows: list[Row]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(_cells(r) for r in rows)
+    return buffer.getvalue()
+
+
+def render_markdown(rows: list[Row], superseded: list[Row] = ()) -> str:
+    lines = ["# Leaderboard", "",
+             "Accuracy in percent with its 95% bootstrap interval; parse failures, refusals and errors "
+             "count as wrong and are listed apart.", ""]
+    for benchmark in sorted({r.benchmark for r in rows}):
+        lines += [f"## {benchmark}", "",
+                  "| rank | model | n | accuracy | 95% CI | parse fail | refused | error | latency p50 (s) | cost (USD) |",
+                  "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+        for rank, r in enumerate((r for r in rows if r.benchmark == benchmark), start=1):
+            lines.append(f"| {rank} | {r.model} | {r.n} | {r.accuracy:.2f} | [{r.ci95_low:.2f}, {r.ci95_high:.2f}] "
+                         f"| {r.parse_fail} | {r.refused} | {r.error} | {r.latency_p50_s:.6f} | {r.cost_usd:.4f} |")
+        lines.append("")
+    if superseded:
+        lines += ["Superseded runs (a newer run of the same model and benchmark is shown): "
+                  + ", ".join(r.run_dir for r in superseded), ""]
+    return "\n".join(lines)
+
+
+def write_leaderboard(results: Path, out: Path | None = None, formats: tuple[str, ...] = ("md", "csv")) -> list[Path]:
+    rows, superseded = collect(results)
+    if not rows:
+        raise ActbenchError(f"{results}: no finished run directories (run.json + metrics.json) found")
+    out = Path(out) if out is not None else Path(results)
+    written = []
+    for fmt in formats:
+        if fmt not in ("md", "csv"):
+            raise ActbenchError.bad_value("--format", "format", "md or csv", fmt)
+        path = out / f"leaderboard.{fmt}"
+        atomic_write_text(path, render_markdown(rows, superseded) if fmt == "md" else render_csv(rows))
+        written.append(path)
+    return written

@@ -1,0 +1,205 @@
+"""The one orchestrator: ``run(spec)`` answers a benchmark with a model and writes the run directory.
+
+Run directory (DESIGN.md): ``run.json`` (model name + arguments, the benchmark's manifest hash, seed,
+versions, start/end), ``predictions.jsonl`` (the journal, see journal.py) and ``metrics.json``.
+A run that is killed or interrupted resumes with ``resume=True``: the journal says which questions are
+done, and the run must match the recorded model, arguments, benchmark, seed and limit.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from actbench import __version__
+from actbench.atomic import atomic_write_json, atomic_write_text
+from actbench.errors import ActbenchError
+from actbench.evaluators.mqa_accuracy import score_mqa
+from actbench.journal import Journal
+from actbench.model_adapters import MODELS
+from actbench.model_adapters.base import AdapterContext
+from actbench.mqa_builder.benchmark_dir import MANIFEST, Benchmark, load_benchmark
+from actbench.mqa_builder.cards import load_cards
+from actbench.records import STATUSES, Answer, Question
+
+SCHEMA_VERSION = 1
+RUN_JSON = "run.json"
+PREDICTIONS = "predictions.jsonl"
+METRICS = "metrics.json"
+DEFAULT_RESULTS = Path("results")
+
+
+def built_benchmark_dir(name: str, results: Path = DEFAULT_RESULTS) -> Path:
+    """Where ``actbench build-mqa --benchmark NAME`` puts a card's benchmark by default."""
+    return results / "benchmarks" / name
+
+
+def resolve_benchmark(name_or_dir: str, results: Path = DEFAULT_RESULTS) -> Path:
+    path = Path(name_or_dir)
+    if (path / MANIFEST).is_file():
+        return path
+    built = built_benchmark_dir(name_or_dir, results)
+    if (built / MANIFEST).is_file():
+        return built
+    if name_or_dir in {c.name for c in load_cards()}:
+        raise ActbenchError(f"benchmark '{name_or_dir}' is not built yet: run "
+                            f"`actbench build-mqa --benchmark {name_or_dir}` (it writes {built})")
+    raise ActbenchError(f"{name_or_dir}: not a benchmark directory (no {MANIFEST}) nor a benchmark card name")
+
+
+class RunInfo(BaseModel):
+    """``run.json``: enough to reproduce the run and to put it on a leaderboard without the model."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int
+    actbench_version: str
+    model: dict[str, Any]
+    benchmark: dict[str, Any]
+    seed: int
+    limit: int | None
+    versions: dict[str, str]
+    started_at: str
+    finished_at: str | None = None
+    status: Literal["running", "interrupted", "complete"] = "running"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    model: str
+    benchmark: str
+    out: Path | None = None
+    limit: int | None = None
+    seed: int = 0
+    resume: bool = False
+    data_dir: Path | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)
+    results: Path = DEFAULT_RESULTS
+
+    def out_dir(self, benchmark_name: str) -> Path:
+        return Path(self.out) if self.out is not None else self.results / "runs" / benchmark_name / self.model
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def answer_from_record(record: dict, where: str) -> Answer:
+    try:
+        return Answer(record["id"], record.get("answer"), record["status"], record.get("raw", ""),
+                      float(record.get("latency_s", 0.0)), int(record.get("tokens_in", 0)),
+                      int(record.get("tokens_out", 0)), float(record.get("cost_usd", 0.0)))
+    except (KeyError, ValueError, TypeError) as error:
+        raise ActbenchError.bad_value(where, "record", f"a prediction with a valid status {STATUSES}",
+                                      f"{record} ({error})") from None
+
+
+def answer_to_record(a: Answer) -> dict:
+    record = {"id": a.id, "answer": a.answer, "status": a.status, "raw": a.raw,
+              "latency_s": round(a.latency_s, 6), "tokens_in": a.tokens_in, "tokens_out": a.tokens_out,
+              "cost_usd": a.cost_usd}
+    record.update(a.extra)
+    return record
+
+
+def _checked(answers: list[Answer], batch: list[Question], model: str) -> list[Answer]:
+    """Adapter output as the run records it: one answer per question, letters within the options."""
+    if [a.id for a in answers] != [q.id for q in batch]:
+        raise RuntimeError(f"model '{model}' answered {len(answers)} questions out of order or incompletely")
+    out = []
+    for a, q in zip(answers, batch):
+        if a.status == "ok" and a.answer not in q.letters:
+            a = Answer(a.id, None, "parse_fail", a.raw, a.latency_s, a.tokens_in, a.tokens_out, a.cost_usd)
+        out.append(a)
+    return out
+
+
+def _load_answers(journal: Journal, questions: list[Question]) -> dict[str, Answer]:
+    wanted = {q.id for q in questions}
+    answers: dict[str, Answer] = {}
+    for number, record in enumerate(journal.read(), start=1):
+        where = f"{journal.path}:{number}"
+        a = answer_from_record(record, where)
+        if a.id not in wanted:
+            raise ActbenchError.bad_value(where, "id", "a question of this run's benchmark", a.id)
+        if a.id in answers:
+            raise ActbenchError.bad_value(where, "id", "each question answered once", f"{a.id} twice")
+        answers[a.id] = a
+    return answers
+
+
+def _start(spec: RunSpec, out: Path, identity: dict[str, Any]) -> RunInfo:
+    run_json = out / RUN_JSON
+    if run_json.exists():
+        if not spec.resume:
+            raise ActbenchError(f"{out}: a run is already there; pass --resume to finish it or choose another --out")
+        try:
+            info = RunInfo.model_validate_json(run_json.read_bytes())
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise ActbenchError.bad_value(run_json, ".".join(map(str, first["loc"])), first["msg"].lower(),
+                                          first.get("input")) from None
+        for key, value in identity.items():
+            recorded = getattr(info, key)
+            if recorded != value:
+                raise ActbenchError.bad_value(run_json, key, f"{value} (this invocation)", recorded)
+        return info.model_copy(update={"status": "running", "finished_at": None})
+    if out.exists() and any(out.iterdir()):
+        raise ActbenchError(f"{out}: exists and is not a run directory; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return RunInfo(schema_version=SCHEMA_VERSION, actbench_version=__version__, started_at=_now(),
+                   versions={"python": platform.python_version(), "numpy": np.__version__,
+                             "platform": sys.platform}, **identity)
+
+
+def _save(out: Path, info: RunInfo) -> None:
+    atomic_write_text(out / RUN_JSON, info.model_dump_json(indent=2) + "\n")
+
+
+def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Answer every question of the benchmark not yet in the journal, then score the run."""
+    if spec.limit is not None and spec.limit < 1:
+        raise ActbenchError.bad_value("--limit", "limit", "a positive integer", spec.limit)
+    factory = MODELS.get(spec.model)
+    benchmark: Benchmark = load_benchmark(resolve_benchmark(spec.benchmark, spec.results))
+    questions = list(benchmark.questions[: spec.limit] if spec.limit else benchmark.questions)
+    out = spec.out_dir(benchmark.name)
+    adapter = factory(AdapterContext(seed=spec.seed, data_dir=spec.data_dir, args=dict(spec.model_args)))
+    identity = {
+        "model": adapter.describe(),
+        "benchmark": {"name": benchmark.name, "manifest_sha256": benchmark.manifest_sha256,
+                      "questions": len(benchmark.questions)},
+        "seed": spec.seed, "limit": spec.limit,
+    }
+    info = _start(spec, out, identity)
+    _save(out, info)
+    journal = Journal(out / PREDICTIONS)
+    answers = _load_answers(journal, questions)
+    todo = [q for q in questions if q.id not in answers]
+    done = len(questions) - len(todo)
+    if progress:
+        progress(done, len(questions))
+    try:
+        for start in range(0, len(todo), max(1, adapter.batch_size)):
+            batch = todo[start:start + adapter.batch_size]
+            batch_answers = _checked(adapter.answer(batch), batch, spec.model)
+            journal.append(answer_to_record(a) for a in batch_answers)
+            answers.update((a.id, a) for a in batch_answers)
+            done += len(batch)
+            if progress:
+                progress(done, len(questions))
+    except KeyboardInterrupt:
+        _save(out, info.model_copy(update={"status": "interrupted"}))
+        raise
+    metrics = score_mqa(questions, answers, seed=spec.seed)
+    metrics = {"schema_version": SCHEMA_VERSION, "model": info.model["name"], "benchmark": benchmark.name,
+               **metrics}
+    atomic_write_json(out / METRICS, metrics)
+    _save(out, info.model_copy(update={"status": "complete", "finished_at": _now()}))
+    return out

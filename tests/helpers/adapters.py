@@ -1,0 +1,62 @@
+"""Adapters used only by the tests: slow (to be killed mid-run) and scripted (every status)."""
+
+from __future__ import annotations
+
+import time
+
+from actbench.model_adapters import MODELS
+from actbench.model_adapters.base import AdapterContext
+from actbench.records import Answer
+
+
+class SlowOracle:
+    """Answers correctly, one question per batch, sleeping between them."""
+
+    name = "test-slow"
+    batch_size = 1
+
+    def __init__(self, delay: float):
+        self.delay = delay
+
+    def answer(self, questions):
+        time.sleep(self.delay)
+        return [Answer(q.id, q.answer_letter, "ok", q.answer_letter, self.delay) for q in questions]
+
+    def describe(self):
+        return {"name": self.name, "args": {}}
+
+
+class Scripted:
+    """Question i gets: ok+right, ok+wrong, parse_fail, refused, error, an out-of-range letter (cycle)."""
+
+    name = "test-scripted"
+    batch_size = 4
+
+    def answer(self, questions):
+        out = []
+        for q in questions:
+            i = int(q.id.rsplit("_", 1)[1]) % 6
+            wrong = next(letter for letter in q.letters if letter != q.answer_letter)
+            out.append([Answer(q.id, q.answer_letter, "ok", "right", 0.1),
+                        Answer(q.id, wrong, "ok", "wrong", 0.2),
+                        Answer(q.id, None, "parse_fail", "I think it is the blue one", 0.3),
+                        Answer(q.id, None, "refused", "I cannot help with that", 0.4),
+                        Answer(q.id, None, "error", "timeout after 30 s", 0.5),
+                        Answer(q.id, "Z", "ok", "Z", 0.6)][i])
+        return out
+
+    def describe(self):
+        return {"name": self.name, "args": {}}
+
+
+def _slow(ctx: AdapterContext) -> SlowOracle:
+    return SlowOracle(float(ctx.args.get("delay", "0.2")))
+
+
+def _scripted(ctx: AdapterContext) -> Scripted:
+    return Scripted()
+
+
+for _name, _factory in (("test-slow", _slow), ("test-scripted", _scripted)):
+    if _name not in MODELS:
+        MODELS.register(_name, _factory, summary="test only")

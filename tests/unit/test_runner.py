@@ -1,0 +1,143 @@
+"""The run loop: run directory, statuses, resume after a kill, and refusals to mix runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import tests.helpers.adapters  # noqa: F401  (registers the test adapters)
+from actbench.errors import ActbenchError
+from actbench.journal import Journal
+from actbench.mqa_builder.build import BuildSpec, build_mqa
+from actbench.runner import RunSpec, run
+from tests.helpers.mini_ek100 import make_mini_ek100
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    return make_mini_ek100(tmp_path_factory.mktemp("mini"))
+
+
+@pytest.fixture(scope="module")
+def bench(mini, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "b"
+    build_mqa(BuildSpec(source="prior", out=out, k=4, data_dir=mini))
+    return out
+
+
+def journal_ids(run_dir):
+    return [json.loads(line)["id"] for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
+
+
+def test_oracle_scores_100_and_writes_the_run_directory(bench, tmp_path):
+    out = run(RunSpec(model="oracle", benchmark=str(bench), out=tmp_path / "r"))
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "predictions.jsonl", "run.json"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy"] == 100.0 and metrics["n"] == 10
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "complete" and info["model"] == {"name": "oracle", "args": {}}
+    record = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])
+    assert set(record) >= {"id", "answer", "status", "raw", "latency_s", "tokens_in", "tokens_out", "cost_usd"}
+
+
+def test_statuses_other_than_ok_are_never_scored_as_letters(bench, tmp_path):
+    out = run(RunSpec(model="test-scripted", benchmark=str(bench), out=tmp_path / "r"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    # ids P01_11_0..5 cycle through the six cases; P03_01_0..3 repeat the first four.
+    assert metrics["correct"] == 2
+    assert metrics["status_counts"] == {"ok": 4, "parse_fail": 3, "refused": 2, "error": 1, "missing": 0}
+    assert metrics["accuracy"] == 20.0
+    records = {json.loads(line)["id"]: json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()}
+    # a letter outside the options is recorded as a parse failure, not as the letter
+    assert records["P01_11_5"]["status"] == "parse_fail" and records["P01_11_5"]["answer"] is None
+    assert sum(metrics["chosen_letters"].values()) == 4
+
+
+def test_limit_and_existing_run_needs_resume(bench, tmp_path):
+    out = run(RunSpec(model="random", benchmark=str(bench), out=tmp_path / "r", limit=3))
+    assert len(journal_ids(out)) == 3
+    with pytest.raises(ActbenchError, match="pass --resume"):
+        run(RunSpec(model="random", benchmark=str(bench), out=tmp_path / "r", limit=3))
+
+
+@pytest.mark.parametrize("change, field", [({"seed": 1}, "seed"), ({"limit": 4}, "limit"),
+                                           ({"model": "always-a"}, "model")])
+def test_resume_refuses_a_different_run(bench, tmp_path, change, field):
+    base = {"model": "oracle", "benchmark": str(bench), "out": tmp_path / "r", "limit": 3}
+    run(RunSpec(**base))
+    with pytest.raises(ActbenchError, match=f"field '{field}'"):
+        run(RunSpec(**{**base, **change, "resume": True}))
+
+
+def test_resume_after_a_cut_line_answers_each_question_once(bench, tmp_path):
+    out = run(RunSpec(model="oracle", benchmark=str(bench), out=tmp_path / "r", limit=4))
+    journal = out / "predictions.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:2]) + lines[2][:15])  # killed while writing line 3
+    run(RunSpec(model="oracle", benchmark=str(bench), out=out, limit=4, resume=True))
+    ids = journal_ids(out)
+    assert sorted(ids) == sorted(json.loads(l)["id"] for l in lines) and len(ids) == 4
+    assert journal.read_text().startswith("".join(lines[:2]))
+
+
+def test_a_killed_subprocess_resumes_with_no_question_lost_or_repeated(bench, mini, tmp_path):
+    out = tmp_path / "r"
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "import tests.helpers.adapters\n"
+        "from actbench.runner import RunSpec, run\n"
+        "run(RunSpec(model='test-slow', benchmark=%r, out=%r, model_args={'delay': '0.3'}))\n"
+    ) % (str(REPO), str(bench), str(out))
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "ACTBENCH_DATA_DIR": str(mini)})
+    journal = out / "predictions.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if journal.exists() and len(journal.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    before = journal.read_text().splitlines()
+    assert 3 <= len(before) < 10
+    assert json.loads((out / "run.json").read_text())["status"] == "running"
+    run(RunSpec(model="test-slow", benchmark=str(bench), out=out, model_args={"delay": "0.3"}, resume=True))
+    after = journal.read_text().splitlines()
+    assert after[: len(before)] == before
+    ids = [json.loads(line)["id"] for line in after]
+    assert len(ids) == len(set(ids)) == 10
+    assert json.loads((out / "metrics.json").read_text())["accuracy"] == 100.0
+
+
+def test_unknown_model_and_missing_benchmark(bench, tmp_path):
+    with pytest.raises(ActbenchError, match="unknown model 'oracel'; did you mean 'oracle'"):
+        run(RunSpec(model="oracel", benchmark=str(bench), out=tmp_path / "r"))
+    with pytest.raises(ActbenchError, match="is not built yet: run `actbench build-mqa --benchmark ek100-mqa-prior`"):
+        run(RunSpec(model="oracle", benchmark="ek100-mqa-prior", results=tmp_path))
+    with pytest.raises(ActbenchError, match="not a benchmark directory"):
+        run(RunSpec(model="oracle", benchmark=str(tmp_path), out=tmp_path / "r"))
+
+
+def test_a_corrupt_journal_line_is_reported_with_its_place(bench, tmp_path):
+    out = run(RunSpec(model="oracle", benchmark=str(bench), out=tmp_path / "r", limit=2))
+    with open(out / "predictions.jsonl", "a") as handle:
+        handle.write("{not json}\n")
+    with pytest.raises(ActbenchError, match=r"predictions.jsonl:3: field 'line': expected a JSON object"):
+        run(RunSpec(model="oracle", benchmark=str(bench), out=out, limit=2, resume=True))
+
+
+def test_journal_drops_only_a_cut_last_line(tmp_path):
+    journal = Journal(tmp_path / "p.jsonl")
+    journal.append([{"id": "a"}, {"id": "b"}])
+    with open(journal.path, "a") as handle:
+        handle.write('{"id": "c", "ans')
+    assert [r["id"] for r in journal.read()] == ["a", "b"]
+    assert journal.path.read_text() == '{"id": "a"}\n{"id": "b"}\n'
