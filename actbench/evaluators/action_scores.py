@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["action_scores_from_verb_noun", "OFFICIAL_TOP_K"]
+__all__ = ["OFFICIAL_TOP_K", "action_scores_from_verb_noun"]
 
 OFFICIAL_TOP_K = 100  # top_n of the official evaluator
 

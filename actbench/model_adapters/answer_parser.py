@@ -68,9 +68,10 @@ _STATEMENTS = (
         rf"\s*+{_OPEN}([A-Za-z]){_ALONE}",
         re.IGNORECASE,
     )),
-    # Upper-case only: "a is correct" is too rare to be worth the false hits.
+    # Upper-case only: "a is correct" is too rare to be worth the false hits. It starts on a non-space
+    # character, since it is tried at every position of the reply.
     ("letter_is_correct", re.compile(
-        rf"(?<![\w'-])(?i:option\s++|choice\s++)?{_OPEN}([A-Z])[)\]]?\s++is\s++(?:the\s++)?"
+        r"(?<![\w'-])(?i:option\s++|choice\s++)?[(\[]?([A-Z])[)\]]?\s++is\s++(?:the\s++)?"
         r"(?i:correct|right|best|most\s++likely|most\s++appropriate)\b"
     )),
     ("i_choose", re.compile(
@@ -144,8 +145,9 @@ def parse_answer(text: str, options: Sequence[str]) -> ParsedAnswer:
         raise ValueError(f"a question has 1 to {len(LETTERS)} options, got {len(options)}")
     valid = LETTERS[: len(options)]
     norm_options = [normalise(o) for o in options]
-    # Curly apostrophes and markdown emphasis carry no meaning for the rules.
-    text = _MARKDOWN.sub("", text.replace("\u2019", "'")).strip()
+    # Curly apostrophes, Windows line ends and markdown emphasis carry no meaning for the rules.
+    text = text.replace("\u2019", "'").replace("\r\n", "\n").replace("\r", "\n")
+    text = _MARKDOWN.sub("", text).strip()
     if not text:
         return ParsedAnswer(None, "parse_fail", "empty")
 

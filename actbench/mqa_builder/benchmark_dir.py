@@ -102,25 +102,28 @@ def _question_from_line(line: str, where: str) -> Question:
                     tuple(parsed.option_classes), tuple(parsed.source_ranks), extra)
 
 
-def questions_jsonl(questions: list[Question]) -> bytes:
-    lines = (json.dumps(question_to_json(q), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-             for q in questions)
-    return ("\n".join(lines) + "\n").encode("utf-8")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+PARQUET_COLUMNS = ("id", "video_id", "start", "end", "question", "options", "answer_index", "answer_letter",
+                   "option_classes", "source_ranks")
 
 
-def _questions_parquet(path: Path, questions: list[Question]) -> None:
+def questions_jsonl(records: list[dict[str, Any]]) -> bytes:
+    return ("\n".join(_ENCODER.encode(r) for r in records) + "\n").encode("utf-8")
+
+
+def _questions_parquet(path: Path, records: list[dict[str, Any]]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    columns = {key: [question_to_json(q)[key] for q in questions]
-               for key in ("id", "video_id", "start", "end", "question", "options", "answer_index",
-                           "answer_letter", "option_classes", "source_ranks")}
-    table = pa.table(columns)
+    table = pa.table({key: [r[key] for r in records] for key in PARQUET_COLUMNS})
     pq.write_table(table, path, compression="zstd")
 
 
-def write_benchmark(out: Path, manifest_fields: dict[str, Any], questions: list[Question]) -> Manifest:
-    """Write the benchmark directory atomically; the manifest gets the questions' hash."""
+def write_benchmark(out: Path, manifest_fields: dict[str, Any], questions: list[dict[str, Any]]) -> Manifest:
+    """Write the benchmark directory atomically; the manifest gets the questions' hash.
+
+    ``questions`` are the lines of ``questions.jsonl`` as dicts (see :func:`question_to_json`).
+    """
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
         raise ActbenchError(f"{out}: exists and is not a benchmark directory; choose another --out")

@@ -8,6 +8,7 @@ Python loop runs over questions to assemble the records; nothing loops over clas
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,7 +25,7 @@ from actbench.mqa_builder.option_text import MODES, LabelTexts, NarrationTexts
 from actbench.mqa_builder.ranking import SourceContext
 from actbench.mqa_builder.sources import SOURCES
 from actbench.prompts import EGOCENTRIC
-from actbench.records import LETTERS, Question
+from actbench.records import LETTERS
 
 _NARRATION_STREAM = 0x4E415252  # seeds the choice of distractor narrations
 
@@ -60,6 +61,36 @@ def _relative_name(path: Path, root: Path) -> str:
         return path.name
 
 
+def _records(clips, k, answer_pos, slots, truth, answer_ranks, selection, answer_texts, distractor_texts, keys):
+    """The question lines, assembled column-wise: (N, K) tables of texts, classes and ranks."""
+    n, d = len(clips), k - 1
+    rows = np.arange(n)
+    options = np.empty((n, k), dtype=object)
+    classes = np.empty((n, k), dtype=object)
+    ranks = np.empty((n, k), dtype=object)
+    key_array = np.array(keys, dtype=object)
+    options[rows, answer_pos] = answer_texts
+    classes[rows, answer_pos] = key_array[truth]
+    ranks[rows, answer_pos] = [int(r) or None for r in answer_ranks]
+    options[rows[:, None], slots] = np.array(distractor_texts, dtype=object).reshape(n, d)
+    classes[rows[:, None], slots] = key_array[selection.classes]
+    ranks[rows[:, None], slots] = selection.ranks.astype(object)
+    skipped: dict[int, list[dict]] = {}
+    for r, c, rank, why in zip(selection.skipped_rows.tolist(), selection.skipped_classes.tolist(),
+                               selection.skipped_ranks.tolist(), selection.skipped_reasons.tolist()):
+        skipped.setdefault(r, []).append({"class": keys[c], "rank": rank, "reason": SKIP_REASONS[why]})
+    records = []
+    for i, (clip, opts, cls, rks, a) in enumerate(zip(clips, options.tolist(), classes.tolist(), ranks.tolist(),
+                                                      answer_pos.tolist())):
+        record = {"id": clip.narration_id, "video_id": clip.video_id, "start": clip.start, "end": clip.end,
+                  "question": EGOCENTRIC, "options": opts, "answer_index": a, "answer_letter": LETTERS[a],
+                  "option_classes": cls, "source_ranks": rks}
+        if i in skipped:
+            record["skipped"] = skipped[i]
+        records.append(record)
+    return records
+
+
 def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -> Manifest:
     spec.validate()
     source = SOURCES.get(spec.source)
@@ -68,6 +99,12 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
     if spec.limit is not None:
         clips = clips[: spec.limit]
     predictions = Path(spec.predictions) if spec.predictions is not None else None
+    # The inputs' sha256 (for the manifest) is computed on the other core while the build runs:
+    # hashlib releases the GIL, and hashing a 150 MB score file costs as much as loading it.
+    to_hash = [*dataset.input_files(spec.split), *([predictions] if predictions is not None else [])]
+    hasher = ThreadPoolExecutor(max_workers=1)
+    hashes = hasher.submit(lambda: [sha256_file(p) for p in to_hash if p.is_file()])
+    hasher.shutdown(wait=False)
     log(f"source {spec.source}: ranking {len(clips)} clips")
     ranking = source(SourceContext(dataset, spec.split, clips, predictions, spec.seed))
     scores = ranking.aligned_to(clips)
@@ -84,37 +121,13 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
                                    row_names=[c.narration_id for c in clips], origin=ranking.origin)
     answer_ranks = ranks_of(scores, truth)
     rows = np.repeat(np.arange(len(clips)), spec.k - 1).reshape(-1, spec.k - 1)
-    distractor_texts = texts.texts(rows, selection.classes)
-    answer_texts = texts.answer_texts()
     answer_pos, slots = arrange(len(clips), spec.k, seed=spec.seed)
-
-    keys = dataset.action_space.keys
-    skipped: dict[int, list[dict]] = {}
-    for r, c, rank_, why in zip(selection.skipped_rows.tolist(), selection.skipped_classes.tolist(),
-                                selection.skipped_ranks.tolist(), selection.skipped_reasons.tolist()):
-        skipped.setdefault(r, []).append({"class": keys[c], "rank": rank_, "reason": SKIP_REASONS[why]})
-
-    questions = []
-    d = spec.k - 1
-    for i, clip in enumerate(clips):
-        options = [""] * spec.k
-        classes = [""] * spec.k
-        ranks: list[int | None] = [None] * spec.k
-        a = int(answer_pos[i])
-        options[a], classes[a] = answer_texts[i], keys[truth[i]]
-        ranks[a] = int(answer_ranks[i]) or None
-        for j in range(d):
-            s = int(slots[i, j])
-            options[s] = distractor_texts[i * d + j]
-            classes[s] = keys[selection.classes[i, j]]
-            ranks[s] = int(selection.ranks[i, j])
-        extra = {"skipped": skipped[i]} if i in skipped else {}
-        questions.append(Question(clip.narration_id, clip.video_id, clip.start, clip.end, EGOCENTRIC,
-                                  tuple(options), a, LETTERS[a], tuple(classes), tuple(ranks), extra))
+    records = _records(clips, spec.k, answer_pos, slots, truth, answer_ranks, selection,
+                       texts.answer_texts(), texts.texts(rows, selection.classes), dataset.action_space.keys)
 
     in_top = int(np.count_nonzero((answer_ranks >= 1) & (answer_ranks <= spec.k)))
     counts = {
-        "questions": len(questions),
+        "questions": len(records),
         "answer_letters": {LETTERS[p]: int(n) for p, n in enumerate(np.bincount(answer_pos, minlength=spec.k))},
         "skipped": {reason: int(n) for reason, n in sorted(
             Counter(SKIP_REASONS[w] for w in selection.skipped_reasons.tolist()).items())},
@@ -123,14 +136,15 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
         "answer_not_ranked": int(np.count_nonzero(answer_ranks == 0)),
     }
     data_root = dataset.root.parent
-    inputs = [{"name": _relative_name(p, data_root), "sha256": sha256_file(p)}
-              for p in dataset.input_files(spec.split)]
+    input_files = dataset.input_files(spec.split)
+    inputs = [{"name": _relative_name(p, data_root), "sha256": h}
+              for p, h in zip(input_files, hashes.result()[: len(input_files)])]
     source_args: dict = {}
     if predictions is not None:
-        source_args["predictions"] = {"name": predictions.name, "sha256": sha256_file(predictions)}
-    log(f"writing {len(questions)} questions to {spec.out}")
+        source_args["predictions"] = {"name": predictions.name, "sha256": hashes.result()[-1]}
+    log(f"writing {len(records)} questions to {spec.out}")
     return write_benchmark(Path(spec.out), {
         "name": spec.name, "dataset": DATASET, "split": spec.split, "source": spec.source,
         "source_args": source_args, "k": spec.k, "options": spec.options, "seed": spec.seed,
         "limit": spec.limit, "inputs": inputs, "counts": counts,
-    }, questions)
+    }, records)

@@ -60,16 +60,28 @@ def ranks_of(scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
 def _window(scores: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The top-m ranked candidates of every row as (row, class, rank) in row then rank order.
 
-    Everything scoring at least the m-th largest value is included, so ties at the edge are kept
-    whole and positions in the sorted window are the true ranks.
+    One ``argpartition`` finds the m best columns of each row. Where the m-th value is tied with
+    columns left outside, the partition's choice among them is arbitrary, so those (rare) rows are
+    redone from every column scoring at least that value: ties at the edge are kept whole and
+    positions in the sorted window are the true ranks.
     """
     n, a = scores.shape
     if m >= a:
-        kth = np.full(n, -np.inf, dtype=scores.dtype)
+        rows, cols = np.nonzero(scores > -np.inf)
     else:
-        kth = -np.partition(-scores, m - 1, axis=1)[:, m - 1]
-    mask = (scores >= kth[:, None]) & (scores > -np.inf)
-    rows, cols = np.nonzero(mask)
+        top = np.argpartition(scores, a - m, axis=1)[:, a - m:]
+        kth = np.take_along_axis(scores, top, axis=1).min(axis=1)
+        at_least = np.count_nonzero(scores >= kth[:, None], axis=1)
+        exact = at_least == m
+        rows = np.repeat(np.flatnonzero(exact), m)
+        cols = top[exact].ravel()
+        keep = scores[rows, cols] > -np.inf
+        rows, cols = rows[keep], cols[keep]
+        tied = np.flatnonzero(~exact)
+        if len(tied):  # include every column tied with the m-th value
+            t_rows, t_cols = np.nonzero((scores[tied] >= kth[tied, None]) & (scores[tied] > -np.inf))
+            rows = np.concatenate([rows, tied[t_rows]])
+            cols = np.concatenate([cols, t_cols])
     order = np.lexsort((cols, -scores[rows, cols], rows))
     rows, cols = rows[order], cols[order]
     starts = np.searchsorted(rows, np.arange(n))

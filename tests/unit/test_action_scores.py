@@ -18,7 +18,7 @@ from actbench.evaluators.action_scores import OFFICIAL_TOP_K, action_scores_from
 
 def _naive(verb_scores, noun_scores, verb_of, noun_of, top_k):
     n_clips = len(verb_scores)
-    column = {(int(v), int(n)): a for a, (v, n) in enumerate(zip(verb_of, noun_of))}
+    column = {(int(v), int(n)): a for a, (v, n) in enumerate(zip(verb_of, noun_of, strict=True))}
     top_v = [sorted(range(len(row)), key=lambda c: -row[c])[:top_k] for row in verb_scores.tolist()]
     top_n = [sorted(range(len(row)), key=lambda c: -row[c])[:top_k] for row in noun_scores.tolist()]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import doctest
 import random
+import time
 
 import pytest
 
@@ -31,6 +32,7 @@ CASES = [
     ("E", "E", OK),
     ("Option B", "B", OK),
     ("B\n\nThe person is holding a knife over a chopping board.", "B", OK),
+    ("B\r\n\r\nThe person is holding a knife.", "B", OK),
     # --- letter plus option text (Qwen2.5-VL, InternVL, GPT-4o-mini)
     ("C. wash cup", "C", OK),
     ("B) cut onion", "B", OK),
@@ -211,3 +213,21 @@ def test_fuzz_never_returns_an_invalid_letter(seed):
         assert parsed.letter is None or parsed.letter in valid, (reply, options, parsed)
         # surrounding whitespace never changes the answer
         assert parse_answer(f"  {reply}\n", options) == parsed, (reply, options)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The answer is" + " " * 100_000 + "xyz",
+        "B" + " " * 100_000 + "is",
+        "I" + "\t" * 100_000 + "choose",
+        "answer is " * 20_000,
+        "A " * 50_000,
+    ],
+    ids=["spaces-after-cue", "spaces-after-letter", "tabs-after-I", "repeated-cue", "many-letters"],
+)
+def test_long_whitespace_runs_stay_linear(reply):
+    # A regression guard, not a benchmark: backtracking whitespace took 10-20 s on these 100 kB replies.
+    start = time.perf_counter()
+    parse_answer(reply, OPTIONS)
+    assert time.perf_counter() - start < 3.0

@@ -395,6 +395,14 @@ def test_cli_score_oad_json_and_table(tmp_path, cli):
     # --ignore '' turns THUMOS' ambiguous off: its frame then counts (and is wrong).
     no_ignore = json.loads(cli("score", "oad", "--pred", p, "--gt", g, "--fps", 4, "--ignore", "", "--json").output)
     assert no_ignore["frame_accuracy"] == pytest.approx(100 * 8 / 10)
+    # --classes fixes C of the balanced F1 (A, B perfect; C, D without segments): 2 / 4.
+    (tmp_path / "classes.txt").write_text("background\nA\nB\nC\nD\nambiguous\n")
+    with_classes = cli("score", "oad", "--pred", p, "--gt", g, "--fps", 4, "--classes", tmp_path / "classes.txt",
+                       "--json")
+    assert json.loads(with_classes.output)["balanced_segment_f1@0.1"] == pytest.approx(50, abs=1e-5)
+    (tmp_path / "few.txt").write_text("A\n")
+    refused = cli("score", "oad", "--pred", p, "--gt", g, "--fps", 4, "--classes", tmp_path / "few.txt")
+    assert refused.exit_code == 2 and "few.txt" in refused.output and "'B'" in refused.output
 
 
 def test_cli_score_oad_with_scores(tmp_path, cli):

@@ -147,12 +147,17 @@ def test_a_missing_predictions_argument_or_file(ek100, tmp_path):
 def avion_data(ek100):
     """AVION's dict for the whole validation split; float16 logits, as under AMP."""
     rows = ek100.validation
-    rng = np.random.default_rng(2)
-    logits = rng.standard_normal((len(rows), len(ek100.action_space)), dtype=np.float32).astype(np.float16)
+    logits = np.zeros((len(rows), len(ek100.action_space)), dtype=np.float16)
     index = ek100.action_space.index
     logits[5, index["0:2"]] = 9.0
     logits[9000, index["3:8"]] = 8.5
+    logits[9000, index["0:2"]] = -3.0
     return {"logits": logits, "probs": np.zeros((1, 1), np.float32), "targets": ek100.action_ids(rows)}
+
+
+def _small_logits(data):
+    """Checks that fail before the logits are read need no full-size matrix."""
+    return dict(data, logits=np.zeros((1, 1), np.float16))
 
 
 def test_avion_rows_follow_the_validation_csv(ek100, clips, col, avion_data, tmp_path):
@@ -161,13 +166,13 @@ def test_avion_rows_follow_the_validation_csv(ek100, clips, col, avion_data, tmp
     assert ranking.narration_ids == tuple(c.narration_id for c in ek100.validation)
     assert ranking.scores.dtype == np.float32 and ranking.scores.shape == (9668, 3806)
     assert ranking.scores[5, col["0:2"]] == 9.0
-    assert ranking.scores[9000].argmax() == col["3:8"]
+    assert ranking.scores[9000].argmax() == col["3:8"] and ranking.scores[9000, col["0:2"]] == -3.0
     aligned = ranking.aligned_to(clips)
     assert aligned.shape == (N, 3806) and aligned[5, col["0:2"]] == 9.0
 
 
 def test_avion_targets_of_another_class_list(ek100, avion_data, tmp_path):
-    shifted = dict(avion_data, targets=avion_data["targets"].copy())
+    shifted = dict(_small_logits(avion_data), targets=avion_data["targets"].copy())
     shifted["targets"][17] = (shifted["targets"][17] + 1) % 3806
     message = _fails(avion, ek100, _dump(tmp_path / "avion.pkl", shifted),
                      "field 'targets'", "a class list that does not match", "row 17")
@@ -175,16 +180,19 @@ def test_avion_targets_of_another_class_list(ek100, avion_data, tmp_path):
 
 
 @pytest.mark.parametrize("change, fragments", [
-    (lambda d: d.update(logits=d["logits"][:N], targets=d["targets"][:N]),
-     ("field 'logits'", "shape (9668, 3806)", "shape (20, 3806)")),
-    (lambda d: d.update(logits=d["logits"][:, :3805]), ("field 'logits'", "shape (9668, 3805)")),
+    (lambda d: d.update(logits=np.zeros((N, 3806), np.float32), targets=d["targets"][:N]),
+     ("field 'targets'", "shape (9668,)", "shape (20,)")),
+    (lambda d: d.update(logits=np.zeros((N, 3806), np.float32)), ("field 'logits'", "shape (9668, 3806)",
+                                                                   "shape (20, 3806)")),
+    (lambda d: d.update(logits=np.zeros((9668, 5), np.float32)), ("field 'logits'", "shape (9668, 5)")),
+    (lambda d: d.update(logits=np.zeros((2, 2), object)), ("field 'logits'", "numeric")),
     (lambda d: d.update(targets=d["targets"].astype(np.float32)), ("field 'targets'", "integer action ids")),
     (lambda d: d.update(targets=d["targets"][:-1]), ("field 'targets'", "shape (9668,)")),
     (lambda d: d.pop("targets"), ("field 'targets'", "missing")),
     (lambda d: d.pop("logits"), ("field 'logits'", "missing")),
 ])
 def test_avion_bad_inputs(ek100, avion_data, tmp_path, change, fragments):
-    data = dict(avion_data)
+    data = _small_logits(avion_data)
     change(data)
     _fails(avion, ek100, _dump(tmp_path / "avion.pkl", data), *fragments)
 
@@ -202,7 +210,7 @@ def _submission(clips, seed=3):
     verb, noun = rng.normal(size=(len(clips), 97)), rng.normal(size=(len(clips), 300))
     results = {c.narration_id: {"verb": {str(i): float(s) for i, s in enumerate(v)},
                                 "noun": {str(i): float(s) for i, s in enumerate(n)}}
-               for c, v, n in zip(clips, verb, noun)}
+               for c, v, n in zip(clips, verb, noun, strict=True)}
     document = {"version": "0.2", "challenge": "action_recognition", "sls_pt": 2, "sls_tl": 3, "sls_td": 4,
                 "results": results}
     return document, verb, noun
@@ -233,7 +241,7 @@ def test_epic_json_in_the_official_zip_and_with_partial_dicts(ek100, clips, col,
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("test.json", json.dumps(document))  # as create_submission.py writes it
     ranking = epic_json.rank(_ctx(ek100, path))
-    verbs_ranked = {int(k.split(":")[0]) for k, s in zip(ek100.action_space.keys, ranking.scores[1])
+    verbs_ranked = {int(k.split(":")[0]) for k, s in zip(ek100.action_space.keys, ranking.scores[1], strict=True)
                     if np.isfinite(s)}
     assert verbs_ranked <= {0, 3} and 3 in verbs_ranked
 
@@ -248,7 +256,7 @@ def _mutated(clips, change):
     (lambda d, r, k: d.update(challenge="action_anticipation"), ("field 'challenge'", "action_anticipation")),
     (lambda d, r, k: d.pop("results"), ("field 'results'", "no such key")),
     (lambda d, r, k: r.update({"P99_01_0": r[k]}), ("field 'results'", "unknown id P99_01_0")),
-    (lambda d, r, k: r[k]["verb"].update({"4": float("nan")}), (f"results.", "field 'verb.4'", "finite")),
+    (lambda d, r, k: r[k]["verb"].update({"4": float("nan")}), ("results.", "field 'verb.4'", "finite")),
     (lambda d, r, k: r[k]["noun"].update({"7": "0.5"}), ("field 'noun.7'", "a number")),
     (lambda d, r, k: r[k]["noun"].update({"7": True}), ("field 'noun.7'", "a number")),
     (lambda d, r, k: r[k]["verb"].update({"97": 1.0}), ("field 'verb'", "class ids '0'..'96'", "97")),

@@ -51,7 +51,6 @@ def rank(ctx: SourceContext) -> Ranking:
 
     rows = ctx.dataset.split(ctx.split)
     space = ctx.dataset.action_space
-    scores = check_scores(data["logits"], path, (len(rows), len(space)), field="logits")
     targets = _targets(data["targets"], path, len(rows))
     truth = ctx.dataset.action_ids(rows)
     wrong = np.flatnonzero(targets != truth)
@@ -62,6 +61,7 @@ def rank(ctx: SourceContext) -> Ranking:
         raise ActbenchError.bad_value(
             path, "targets", f"the action ids of the {ctx.split} split row by row (sorted 'verb:noun' classes)",
             f"a class list that does not match (row {i} {rows[i].narration_id}: {found_key} vs "
-            f"{rows[i].class_key}; {wrong.size} rows differ)",
+            f"{rows[i].class_key}; {wrong.size} of {len(rows)} rows differ)",
         )
+    scores = check_scores(data["logits"], path, (len(rows), len(space)), field="logits")
     return Ranking(tuple(c.narration_id for c in rows), scores, origin=str(path))

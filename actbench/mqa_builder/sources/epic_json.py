@@ -22,8 +22,8 @@ probabilities (same order, no float32 underflow).
 from __future__ import annotations
 
 import json
-import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -41,11 +41,10 @@ class _DuplicateKey(Exception):
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
-    out: dict = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):  # json.loads would silently keep the last of two equal keys
+        seen: set[str] = set()
+        raise _DuplicateKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
     return out
 
 
@@ -62,7 +61,7 @@ def load_json(path: Path, *, allow_zip: bool = False) -> object:
                     raise ActbenchError.bad_value(path, "content", "a zip holding exactly one .json file",
                                                   f"{len(members)} .json members {members[:5]}")
                 raw = archive.read(members[0])
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, zlib.error) as error:
             raise ActbenchError.bad_value(path, "content", "a readable zip archive", str(error)) from None
     try:
         text = raw.decode("utf-8-sig")
@@ -81,8 +80,7 @@ def load_json(path: Path, *, allow_zip: bool = False) -> object:
                                       f"{error.msg} (truncated or not JSON?)") from None
 
 
-def _is_number(value: object) -> bool:
-    return type(value) in (int, float)  # bool is an int subclass, but not a score
+_NUMBER_TYPES = frozenset({int, float})  # bool is an int subclass, but not a score
 
 
 def _fill(row: np.ndarray, scores: object, where: str, field: str, class_keys: list[str]) -> None:
@@ -93,19 +91,24 @@ def _fill(row: np.ndarray, scores: object, where: str, field: str, class_keys: l
     if not scores:
         raise ActbenchError.bad_value(where, field, f"scores for some of the {n_classes} classes", "{}")
     values = list(scores.values())
-    if not all(_is_number(v) for v in values):
-        bad = next((k, v) for k, v in scores.items() if not _is_number(v))
-        raise ActbenchError.bad_value(where, f"{field}.{bad[0]}", "a number", bad[1])
-    if not all(math.isfinite(v) for v in values):
-        bad = next((k, v) for k, v in scores.items() if not math.isfinite(v))
-        raise ActbenchError.bad_value(where, f"{field}.{bad[0]}", "a finite score", bad[1])
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        key, value = next((k, v) for k, v in scores.items() if type(v) not in _NUMBER_TYPES)
+        raise ActbenchError.bad_value(where, f"{field}.{key}", "a number", value)
+    try:
+        array = np.array(values, dtype=np.float64)
+    except OverflowError:  # an integer beyond float range
+        array = np.array([float(v) if abs(v) < 1e308 else np.inf for v in values])
+    finite = np.isfinite(array)
+    if not finite.all():
+        key = list(scores)[int(np.flatnonzero(~finite)[0])]
+        raise ActbenchError.bad_value(where, f"{field}.{key}", "a finite score", scores[key])
     if len(scores) == n_classes and list(scores) == class_keys:  # the official layout: every class, in order
-        row[:] = values
+        row[:] = array
         return
-    for key, value in scores.items():
+    for key in scores:
         if not (isinstance(key, str) and key.isdigit() and key == str(int(key)) and int(key) < n_classes):
             raise ActbenchError.bad_value(where, field, f"class ids '0'..'{n_classes - 1}' as keys", key)
-        row[int(key)] = value
+    row[[int(key) for key in scores]] = array
 
 
 def rank(ctx: SourceContext) -> Ranking:

@@ -68,7 +68,7 @@ def rank(ctx: SourceContext) -> Ranking:
             raise ActbenchError.bad_value(where, "predictions", "'verb:noun' classes of the action space", bad)
         if len(set(columns)) != len(columns):
             seen: set[int] = set()
-            dup = next(p for p, c in zip(predictions, columns) if c in seen or seen.add(c))
+            dup = next(p for p, c in zip(predictions, columns, strict=True) if c in seen or seen.add(c))
             raise ActbenchError.bad_value(where, "predictions", "each class once", f"{dup} twice")
         n = len(columns)
         row_ids.append(np.full(n, out_row))

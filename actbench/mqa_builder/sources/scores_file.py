@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ def _read_npz(path: Path) -> tuple[list[str], np.ndarray, list[str]]:
                                           f"missing (arrays: {archive.files})")
         try:
             ids, scores, classes = (archive[key] for key in NPZ_KEYS)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
             raise ActbenchError.bad_value(path, "content", "readable arrays (object arrays are refused)",
                                           f"{type(error).__name__}: {error}") from None
     return _strings(ids, path, "narration_ids"), scores, _strings(classes, path, "classes")
@@ -90,8 +91,9 @@ def _read_parquet(path: Path) -> tuple[list[str], np.ndarray, list[str]]:
     metadata = table.schema.metadata or {}
     raw = metadata.get(PARQUET_CLASSES_KEY.encode())
     if raw is None:
+        keys = sorted(k.decode(errors="replace") for k in metadata)
         raise ActbenchError.bad_value(path, "classes", "schema metadata key 'classes' (a JSON list)",
-                                      f"missing (metadata keys: {sorted(k.decode(errors='replace') for k in metadata)})")
+                                      f"missing (metadata keys: {keys})")
     try:
         classes = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):

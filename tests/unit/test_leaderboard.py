@@ -1,0 +1,67 @@
+"""The leaderboard from run directories alone, against golden Markdown and CSV."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from actbench.errors import ActbenchError
+from actbench.reports.leaderboard import collect, write_leaderboard
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+def make_run(root: Path, name: str, model: str, benchmark: str, accuracy: float, *, finished="2026-01-01T00:00:00+00:00",
+             status="complete", parse_fail=0, error=0, p50=0.5, cost=0.0):
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps({
+        "schema_version": 1, "actbench_version": "0.1.0", "model": {"name": model, "args": {}},
+        "benchmark": {"name": benchmark, "manifest_sha256": "0" * 64, "questions": 100}, "seed": 0, "limit": None,
+        "versions": {}, "started_at": "2026-01-01T00:00:00+00:00", "finished_at": finished, "status": status}))
+    (d / "metrics.json").write_text(json.dumps({
+        "n": 100, "accuracy": accuracy, "accuracy_ci95": [max(0.0, accuracy - 5), min(100.0, accuracy + 5)],
+        "status_counts": {"ok": 100 - parse_fail - error, "parse_fail": parse_fail, "refused": 0, "error": error,
+                          "missing": 0},
+        "latency_s": {"mean": p50, "p50": p50, "p95": p50}, "cost_usd": cost}))
+    return d
+
+
+@pytest.fixture
+def results(tmp_path):
+    make_run(tmp_path, "a", "oracle", "ek100-mqa-prior", 100.0, p50=0.0)
+    make_run(tmp_path, "b", "random", "ek100-mqa-prior", 19.5, p50=0.00002)
+    make_run(tmp_path, "c/old", "gpt-4o", "ek100-mqa-tim", 40.0, finished="2026-01-01T00:00:00+00:00")
+    make_run(tmp_path, "c/new", "gpt-4o", "ek100-mqa-tim", 52.25, finished="2026-02-01T00:00:00+00:00",
+             parse_fail=3, error=1, p50=1.25, cost=3.4567)
+    make_run(tmp_path, "d", "llava-ov-0.5b", "ek100-mqa-tim", 52.25, parse_fail=7)
+    make_run(tmp_path, "e", "crashed", "ek100-mqa-tim", 99.0, status="running")
+    return tmp_path
+
+
+def test_rows_grouped_sorted_and_superseded(results):
+    rows, superseded = collect(results)
+    assert [(r.benchmark, r.model) for r in rows] == [
+        ("ek100-mqa-prior", "oracle"), ("ek100-mqa-prior", "random"),
+        ("ek100-mqa-tim", "gpt-4o"), ("ek100-mqa-tim", "llava-ov-0.5b")]  # equal accuracy: by name
+    assert [r.run_dir for r in superseded] == ["c/old"]
+    assert rows[2].run_dir == "c/new"
+
+
+def test_golden_markdown_and_csv(results, tmp_path):
+    out = tmp_path / "out"
+    write_leaderboard(results, out)
+    if os.environ.get("UPDATE_GOLDEN"):
+        for name in ("leaderboard.md", "leaderboard.csv"):
+            (GOLDEN / name).write_text((out / name).read_text())
+    for name in ("leaderboard.md", "leaderboard.csv"):
+        assert (out / name).read_text() == (GOLDEN / name).read_text(), name
+
+
+def test_malformed_metrics_are_named(results):
+    (results / "a" / "metrics.json").write_text(json.dumps({"n": 3}))
+    with pytest.raises(ActbenchError, match=r"a/metrics.json: field 'status_counts': expected the fields of metrics.json, found missing or malformed"):
+        collect(results)
