@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from actbench.mqa_builder.option_text import normalise  # the builder's "reads the same" rule
+from actbench.text import normalise  # the builder's "reads the same" rule
 from actbench.records import LETTERS
 
 ParseStatus = Literal["ok", "parse_fail", "refused"]

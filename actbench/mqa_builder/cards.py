@@ -38,7 +38,10 @@ class BenchmarkCard(BaseModel):
 
 
 def cards_dir() -> Path:
-    return Path(os.environ.get(CARDS_ENV) or DEFAULT_CARDS_DIR)
+    """$ACTBENCH_BENCHMARKS_DIR, else the checkout's benchmarks/, else ./benchmarks (a wheel install)."""
+    if os.environ.get(CARDS_ENV):
+        return Path(os.environ[CARDS_ENV])
+    return DEFAULT_CARDS_DIR if DEFAULT_CARDS_DIR.is_dir() else Path.cwd() / "benchmarks"
 
 
 def _load_card(path: Path) -> BenchmarkCard:

@@ -60,28 +60,17 @@ def ranks_of(scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
 def _window(scores: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The top-m ranked candidates of every row as (row, class, rank) in row then rank order.
 
-    One ``argpartition`` finds the m best columns of each row. Where the m-th value is tied with
-    columns left outside, the partition's choice among them is arbitrary, so those (rare) rows are
-    redone from every column scoring at least that value: ties at the edge are kept whole and
-    positions in the sorted window are the true ranks.
+    Everything scoring at least the m-th largest value of its row is included, so ties at the edge
+    are kept whole and positions in the sorted window are the true ranks. ``np.partition`` (values)
+    finds that value about twice as fast as ``np.argpartition`` would find the indices.
     """
     n, a = scores.shape
+    lowest_ranked = np.nextafter(np.float32(-np.inf), np.float32(0))  # -inf means "not ranked"
     if m >= a:
-        rows, cols = np.nonzero(scores > -np.inf)
+        kth = np.full(n, lowest_ranked, dtype=np.float32)
     else:
-        top = np.argpartition(scores, a - m, axis=1)[:, a - m:]
-        kth = np.take_along_axis(scores, top, axis=1).min(axis=1)
-        at_least = np.count_nonzero(scores >= kth[:, None], axis=1)
-        exact = at_least == m
-        rows = np.repeat(np.flatnonzero(exact), m)
-        cols = top[exact].ravel()
-        keep = scores[rows, cols] > -np.inf
-        rows, cols = rows[keep], cols[keep]
-        tied = np.flatnonzero(~exact)
-        if len(tied):  # include every column tied with the m-th value
-            t_rows, t_cols = np.nonzero((scores[tied] >= kth[tied, None]) & (scores[tied] > -np.inf))
-            rows = np.concatenate([rows, tied[t_rows]])
-            cols = np.concatenate([cols, t_cols])
+        kth = np.maximum(np.partition(scores, a - m, axis=1)[:, a - m], lowest_ranked)
+    rows, cols = np.nonzero(scores >= kth[:, None])
     order = np.lexsort((cols, -scores[rows, cols], rows))
     rows, cols = rows[order], cols[order]
     starts = np.searchsorted(rows, np.arange(n))

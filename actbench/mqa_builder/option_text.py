@@ -4,17 +4,12 @@
   class c is a seeded random narration of class c from the train + validation narrations.
 - ``label``: every option is its class's label text (``"verb noun"``).
 
-Two texts read the same when they are equal after lower-casing and turning punctuation into spaces
+Two texts read the same when they are equal after :func:`actbench.text.normalise`
 (``"Put-down plate."`` = ``"put down plate"``). Each mode hands the distractor rule integer text ids
 for that comparison.
-
->>> normalise("  Put-down  the plate. ")
-'put down the plate'
 """
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 
@@ -22,13 +17,9 @@ from actbench.errors import ActbenchError
 from actbench.mqa_builder.distractors import NO_TEXT
 from actbench.mqa_builder.seeded_hash import uniform01
 from actbench.records import Clip
+from actbench.text import normalise
 
 MODES = ("narration", "label")
-_NON_WORD = re.compile(r"[\W_]+")
-
-
-def normalise(text: str) -> str:
-    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
 class _TextIds:

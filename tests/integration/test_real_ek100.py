@@ -10,7 +10,7 @@ import pytest
 
 from actbench.mqa_builder.benchmark_dir import load_benchmark
 from actbench.mqa_builder.build import BuildSpec, build_mqa
-from actbench.mqa_builder.option_text import normalise
+from actbench.text import normalise
 from actbench.runner import RunSpec, run
 
 

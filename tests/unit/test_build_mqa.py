@@ -12,7 +12,7 @@ import pytest
 from actbench.errors import ActbenchError
 from actbench.mqa_builder.benchmark_dir import load_benchmark
 from actbench.mqa_builder.build import BuildSpec, build_mqa
-from actbench.mqa_builder.option_text import normalise
+from actbench.text import normalise
 from tests.helpers.mini_ek100 import VALIDATION, make_mini_ek100
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mini_prior_narration"
@@ -59,9 +59,10 @@ def test_distractors_are_the_top_ranked_other_classes_in_label_mode(mini, tmp_pa
         assert got == expected
 
 
-def test_same_inputs_and_seed_give_the_same_bytes(mini, tmp_path):
-    build(mini, tmp_path / "a")
-    build(mini, tmp_path / "b")
+@pytest.mark.parametrize("source", ["prior", "random", "temporal"])
+def test_same_inputs_and_seed_give_the_same_bytes(mini, tmp_path, source):
+    build(mini, tmp_path / "a", source=source)
+    build(mini, tmp_path / "b", source=source)
     for name in FILES:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
@@ -133,3 +134,62 @@ def test_a_rebuild_replaces_the_old_benchmark_and_a_foreign_folder_is_refused(mi
     with pytest.raises(ActbenchError, match="not a benchmark directory"):
         build(mini, tmp_path / "c")
     assert (tmp_path / "c" / "notes.txt").read_text() == "mine"
+
+
+def _scores_file(path, ids, scores, classes):
+    import numpy as np
+
+    np.savez(path, narration_ids=np.array(ids), scores=np.array(scores, dtype=np.float32), classes=np.array(classes))
+    return path
+
+
+@pytest.mark.parametrize("case, message", [
+    ("nan", "finite scores"),
+    ("shape", "field 'scores': expected shape (10, 14)"),
+    ("unknown_id", "unknown id P99_01_0"),
+    ("duplicate_id", "P01_11_0 twice"),
+    ("class", "field 'classes'"),
+    ("missing_clip", "scores for every clip being built"),
+])
+def test_bad_prediction_files_write_nothing(mini, tmp_path, case, message):
+    import numpy as np
+
+    from actbench.datasets.epic_kitchens import EpicKitchens100
+
+    ek = EpicKitchens100.from_data_dir(mini)
+    ids = [c.narration_id for c in ek.validation]
+    classes = list(ek.action_space.keys)
+    scores = np.random.default_rng(0).random((len(ids), len(classes)))
+    if case == "nan":
+        scores[3, 2] = np.nan
+    elif case == "shape":
+        scores = scores[:, :-1]
+    elif case == "unknown_id":
+        ids[4] = "P99_01_0"
+    elif case == "duplicate_id":
+        ids[1] = ids[0]
+    elif case == "class":
+        classes[0] = "99:99"
+    elif case == "missing_clip":
+        ids, scores = ids[:-1], scores[:-1]
+    path = _scores_file(tmp_path / "pred.npz", ids, scores, classes)
+    with pytest.raises(ActbenchError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build(mini, tmp_path / "out", source="scores", predictions=path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.npz"]
+
+
+def test_a_scores_file_drives_the_distractors(mini, tmp_path):
+    import numpy as np
+
+    from actbench.datasets.epic_kitchens import EpicKitchens100
+
+    ek = EpicKitchens100.from_data_dir(mini)
+    ids = [c.narration_id for c in ek.validation]
+    # every clip ranks the classes by key index, highest last: the distractors are the top three keys
+    # other than the answer
+    scores = np.tile(np.arange(len(ek.action_space), dtype=np.float32), (len(ids), 1))
+    path = _scores_file(tmp_path / "pred.npz", ids, scores, list(ek.action_space.keys))
+    manifest = build(mini, tmp_path / "out", source="scores", predictions=path, options="label")
+    assert manifest.source_args["predictions"]["name"] == "pred.npz"
+    q = load_benchmark(tmp_path / "out").questions[0]  # answer 3:4 (index 11 of 14)
+    assert sorted(c for i, c in enumerate(q.option_classes) if i != q.answer_index) == ["3:0", "4:4", "5:5"]
