@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from actbench import __version__
 from actbench.atomic import atomic_write_json, atomic_write_text
 from actbench.errors import ActbenchError
+from actbench.evaluators.circular import circular_metrics, rotate
 from actbench.evaluators.mqa_accuracy import score_mqa
 from actbench.journal import Journal
 from actbench.model_adapters import MODELS
@@ -64,6 +66,7 @@ class RunInfo(BaseModel):
     benchmark: dict[str, Any]
     seed: int
     limit: int | None
+    permutations: int = 0
     versions: dict[str, str]
     started_at: str
     finished_at: str | None = None
@@ -81,6 +84,7 @@ class RunSpec:
     data_dir: Path | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
     results: Path = DEFAULT_RESULTS
+    permutations: int = 0  # also ask each question with its options rotated 1..K times (CircularEval)
 
     def out_dir(self, benchmark_name: str) -> Path:
         return Path(self.out) if self.out is not None else self.results / "runs" / benchmark_name / self.model
@@ -106,6 +110,26 @@ def answer_to_record(a: Answer) -> dict:
               "cost_usd": a.cost_usd}
     record.update(a.extra)
     return record
+
+
+def _asked(questions: list[Question], permutations: int) -> list[Question]:
+    """The questions as asked: the originals first, then each rotation of them (see circular.py)."""
+    if permutations < 0 or any(permutations >= len(q.options) for q in questions):
+        smallest = min(len(q.options) for q in questions)
+        raise ActbenchError.bad_value("--permutations", "permutations", f"an integer in [0, {smallest - 1}]",
+                                      permutations)
+    return questions + [rotate(q, shift) for shift in range(1, permutations + 1) for q in questions]
+
+
+def _run_metrics(questions, asked, answers, seed, wall_s, answered_now) -> dict:
+    metrics = score_mqa(questions, answers, seed=seed)
+    if len(asked) > len(questions):
+        metrics["circular"] = circular_metrics(asked, answers)
+    failed = [a for a in answers.values() if a.status == "error"]
+    metrics["errors"] = [{"id": a.id, "reason": a.raw[:200]} for a in sorted(failed, key=lambda a: a.id)[:50]]
+    metrics["wall_s"] = round(wall_s, 6)
+    metrics["throughput_qps"] = round(answered_now / wall_s, 3) if wall_s > 0 and answered_now else None
+    return metrics
 
 
 def _checked(answers: list[Answer], batch: list[Question], model: str) -> list[Answer]:
@@ -169,35 +193,40 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
     factory = MODELS.get(spec.model)
     benchmark: Benchmark = load_benchmark(resolve_benchmark(spec.benchmark, spec.results))
     questions = list(benchmark.questions[: spec.limit] if spec.limit else benchmark.questions)
+    asked = _asked(questions, spec.permutations)
     out = spec.out_dir(benchmark.name)
     adapter = factory(AdapterContext(seed=spec.seed, data_dir=spec.data_dir, args=dict(spec.model_args)))
     identity = {
         "model": adapter.describe(),
         "benchmark": {"name": benchmark.name, "manifest_sha256": benchmark.manifest_sha256,
                       "questions": len(benchmark.questions)},
-        "seed": spec.seed, "limit": spec.limit,
+        "seed": spec.seed, "limit": spec.limit, "permutations": spec.permutations,
     }
     info = _start(spec, out, identity)
     _save(out, info)
     journal = Journal(out / PREDICTIONS)
-    answers = _load_answers(journal, questions)
-    todo = [q for q in questions if q.id not in answers]
-    done = len(questions) - len(todo)
+    answers = _load_answers(journal, asked)
+    todo = [q for q in asked if q.id not in answers]
+    done = len(asked) - len(todo)
     if progress:
-        progress(done, len(questions))
+        progress(done, len(asked))
+    started = time.perf_counter()
     try:
         for start in range(0, len(todo), max(1, adapter.batch_size)):
             batch = todo[start:start + adapter.batch_size]
+            batch_start = time.perf_counter()
             batch_answers = _checked(adapter.answer(batch), batch, spec.model)
-            journal.append(answer_to_record(a) for a in batch_answers)
+            # End-to-end time per question: the batch's wall time (model, parsing, journal) shared out.
+            wall = (time.perf_counter() - batch_start) / len(batch)
+            journal.append({**answer_to_record(a), "wall_s": round(wall, 6)} for a in batch_answers)
             answers.update((a.id, a) for a in batch_answers)
             done += len(batch)
             if progress:
-                progress(done, len(questions))
+                progress(done, len(asked))
     except KeyboardInterrupt:
         _save(out, info.model_copy(update={"status": "interrupted"}))
         raise
-    metrics = score_mqa(questions, answers, seed=spec.seed)
+    metrics = _run_metrics(questions, asked, answers, spec.seed, time.perf_counter() - started, len(todo))
     metrics = {"schema_version": SCHEMA_VERSION, "model": info.model["name"], "benchmark": benchmark.name,
                **metrics}
     atomic_write_json(out / METRICS, metrics)

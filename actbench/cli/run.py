@@ -30,6 +30,8 @@ def run(
     seed: int = typer.Option(0, help="Seed of the model's random steps and of the bootstrap."),
     resume: bool = typer.Option(False, help="Finish an interrupted run in --out from its journal."),
     model_arg: List[str] = typer.Option([], help="A model argument KEY=VALUE (repeatable)."),
+    permutations: int = typer.Option(0, help="Also ask each question with its options rotated 1..K times "
+                                             "(CircularEval accuracy and position bias)."),
     data_dir: Optional[Path] = typer.Option(None, help="Annotation data (default $ACTBENCH_DATA_DIR)."),
 ) -> None:
     """Run MODEL on BENCHMARK, journaling each answer; --resume continues a killed run."""
@@ -38,7 +40,7 @@ def run(
     from actbench.runner import RunSpec, run as run_benchmark
 
     spec = RunSpec(model=model, benchmark=benchmark, out=out, limit=limit, seed=seed, resume=resume,
-                   data_dir=data_dir, model_args=parse_model_args(model_arg))
+                   data_dir=data_dir, model_args=parse_model_args(model_arg), permutations=permutations)
     bar = tqdm(desc=f"{model}", unit="q", leave=False, dynamic_ncols=True, disable=None)
 
     def progress(done: int, total: int) -> None:
@@ -57,5 +59,7 @@ def run(
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     low, high = metrics["accuracy_ci95"]
+    circular = metrics.get("circular")
+    extra = f", CircularEval {circular['circular_accuracy']:.2f}%" if circular else ""
     typer.echo(f"{model} on {metrics['benchmark']}: accuracy {metrics['accuracy']:.2f}% "
-               f"[{low:.2f}, {high:.2f}] over {metrics['n']} questions -> {run_dir}")
+               f"[{low:.2f}, {high:.2f}] over {metrics['n']} questions{extra} -> {run_dir}")

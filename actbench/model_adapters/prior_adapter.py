@@ -15,6 +15,7 @@ import numpy as np
 
 from actbench.datasets.epic_kitchens import EpicKitchens100
 from actbench.errors import ActbenchError
+from actbench.evaluators.circular import original_id
 from actbench.model_adapters.base import AdapterContext
 from actbench.mqa_builder.sources.prior import SequencePrior
 from actbench.records import Answer, Question
@@ -35,7 +36,8 @@ class PriorAdapter:
         if self._model is None:
             self._model = SequencePrior.from_dataset(self.dataset)
         try:
-            return self._model.score_clips(self._everyone, self._actions, [q.id for q in questions])
+            # Rotated askings (CircularEval) carry the clip id with a suffix; the clip is the same.
+            return self._model.score_clips(self._everyone, self._actions, [original_id(q.id) for q in questions])
         except KeyError as error:
             raise ActbenchError(f"model 'prior' knows only clips of the {self.split} annotations: {error}") from None
 
@@ -47,7 +49,9 @@ class PriorAdapter:
         for row, q in enumerate(questions):
             cols = [index.get(c, -1) for c in q.option_classes]
             values = np.array([scores[row, c] if c >= 0 else -np.inf for c in cols])
-            best = int(np.argmax(values))  # the first of equal maxima: deterministic
+            # Equal probabilities go to the smaller class key, not the earlier letter, so the choice
+            # does not depend on where the options stand (CircularEval stays position-free).
+            best = min(range(len(values)), key=lambda i: (-values[i], q.option_classes[i]))
             raw = " ".join(f"{letter}={v:.3f}" for letter, v in zip(q.letters, values))
             answers.append(Answer(q.id, q.letters[best], "ok", raw, 0.0))
         per_question = (time.perf_counter() - t0) / max(len(questions), 1)

@@ -141,3 +141,31 @@ def test_journal_drops_only_a_cut_last_line(tmp_path):
         handle.write('{"id": "c", "ans')
     assert [r["id"] for r in journal.read()] == ["a", "b"]
     assert journal.path.read_text() == '{"id": "a"}\n{"id": "b"}\n'
+
+
+def test_permutations_give_circular_accuracy_and_position_bias(bench, mini, tmp_path):
+    def metrics_of(model):
+        out = run(RunSpec(model=model, benchmark=str(bench), out=tmp_path / model, permutations=3, data_dir=mini))
+        return json.loads((out / "metrics.json").read_text()), journal_ids(out)
+
+    oracle, ids = metrics_of("oracle")
+    assert len(ids) == 40 and "P01_11_0#r3" in ids
+    assert oracle["accuracy"] == 100.0 and oracle["circular"]["circular_accuracy"] == 100.0
+    always_a, _ = metrics_of("always-a")
+    assert always_a["circular"]["circular_accuracy"] == 0.0  # the answer is at A in only one rotation
+    assert always_a["circular"]["position_choice_share"] == {"A": 1.0, "B": 0.0, "C": 0.0, "D": 0.0}
+    assert always_a["circular"]["position_bias_max_deviation"] == 0.75
+    # the prior chooses by class, not by position: every rotation scores the same
+    prior, _ = metrics_of("prior")
+    by_rotation = set(prior["circular"]["accuracy_by_rotation"].values())
+    assert by_rotation == {prior["accuracy"]} and prior["circular"]["circular_accuracy"] == prior["accuracy"]
+    with pytest.raises(ActbenchError, match=r"field 'permutations': expected an integer in \[0, 3\], found 4"):
+        run(RunSpec(model="oracle", benchmark=str(bench), out=tmp_path / "x", permutations=4))
+
+
+def test_errors_are_listed_with_their_reason(bench, tmp_path):
+    out = run(RunSpec(model="test-scripted", benchmark=str(bench), out=tmp_path / "r"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["errors"] == [{"id": "P01_11_4", "reason": "timeout after 30 s"}]
+    assert metrics["throughput_qps"] > 0
+    assert all("wall_s" in json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines())

@@ -101,9 +101,11 @@ class SequencePrior:
         return p
 
     def score_clips(self, everyone: tuple[Clip, ...], actions: np.ndarray, wanted: list[str]) -> np.ndarray:
-        """log P for each clip id in ``wanted`` (rows in that order), replaying each video's history."""
-        row_of = {nid: r for r, nid in enumerate(wanted)}
-        scores = np.empty((len(wanted), self.n_classes), dtype=np.float32)
+        """log P for each clip id in ``wanted`` (rows in that order, repeats allowed), replaying each
+        video's history."""
+        unique = list(dict.fromkeys(wanted))
+        row_of = {nid: r for r, nid in enumerate(unique)}
+        scores = np.empty((len(unique), self.n_classes), dtype=np.float32)
         filled = 0
         for members in video_order(everyone).values():
             so_far = np.zeros(self.n_classes)
@@ -115,10 +117,10 @@ class SequencePrior:
                     filled += 1
                 so_far[actions[i]] += 1
                 history.append(int(actions[i]))
-        if filled != len(wanted):
-            missing = set(wanted) - {everyone[i].narration_id for i in range(len(everyone))}
+        if filled != len(unique):
+            missing = set(unique) - {clip.narration_id for clip in everyone}
             raise KeyError(f"clips not in the annotation file: {sorted(missing)[:3]}")
-        return scores
+        return scores if len(unique) == len(wanted) else scores[[row_of[w] for w in wanted]]
 
 
 def rank(ctx: SourceContext) -> Ranking:

@@ -1,0 +1,536 @@
+"""GPT-4o, GPT-4o-mini and any OpenAI-compatible server (vLLM, SGLang, llama.cpp) answering MQA questions.
+
+Built on the official ``openai`` client (``AsyncOpenAI``, the ``[api]`` extra). Each question is one chat
+request: the frames (when a frame source is set) as base64 JPEG data URLs, then LLaVAction's prompt. The
+letter comes from the first token's ``top_logprobs`` when the endpoint returns them (renormalised over
+the question's letters, "A" and " A" merged), otherwise from the reply text through ``parse_answer``.
+
+Requests run concurrently inside one ``answer(batch)`` (at most ``concurrency`` in flight). The client's
+own retries are off: this module retries 429, 5xx, timeouts and connection errors with exponential
+backoff, waits what ``Retry-After`` says (and pauses all requests meanwhile), and bounds every attempt
+by ``timeout`` seconds. ``max_cost`` (USD) is never exceeded: a request is sent only when the spent cost,
+the reserved cost of the requests in flight and this request's estimate fit under it; questions left
+when it no longer fits get status ``error`` with raw ``budget exhausted (max_cost=...)`` and
+``budget_exhausted`` becomes True.
+
+The API key is read from the environment only (``OPENAI_API_KEY``, or the variable named by
+``api_key_env``); it is never stored outside the client, described, logged, or put in an error.
+
+Model arguments (``--model-arg KEY=VALUE``): model (``openai`` only), base_url, api_key_env,
+perspective (egocentric | allocentric), detail (auto | low | high), jpeg_quality, max_tokens,
+temperature, logprobs, top_logprobs, structured_output (off | guided_choice | structured_outputs; vLLM,
+needs base_url), concurrency, timeout, max_retries, backoff, max_cost, prices (a TOML/JSON price file).
+
+>>> adapter = OpenAIAdapter("gpt-4o", OpenAIArgs(model="gpt-4o", concurrency=4), api_key="sk-doc-0000")
+>>> adapter.batch_size, adapter.describe()["args"]["concurrency"], "sk-doc" in str(adapter.describe())
+(16, 4, False)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import io
+import math
+import os
+import random
+import re
+import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Literal, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from actbench.errors import ActbenchError
+from actbench.model_adapters.answer_parser import parse_answer
+from actbench.model_adapters.base import AdapterContext
+from actbench.model_adapters.pricing import Price, price_for, price_table
+from actbench.prompts import PERSPECTIVES, format_mqa
+from actbench.records import Answer, Question
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+BUDGET_EXHAUSTED = "budget exhausted"
+MAX_RETRY_AFTER_S = 120.0  # a server asking for a longer wait is treated as a failure, not obeyed
+MAX_BACKOFF_S = 60.0
+BATCH_PER_SLOT = 4  # batch_size = 4 x concurrency: the pipeline drains once per batch, not per question
+_REASON_CHARS = 300
+# Before any usage is known, a request's input is bounded by its UTF-8 bytes (every token covers at least
+# one byte) and each image by OpenAI's tile formula times 34 (gpt-4o-mini bills images at ~33x tokens).
+_IMAGE_TOKEN_SAFETY = 34
+_INPUT_MARGIN = 1.25  # once usage is known: the largest input seen so far, plus 25%
+
+FrameSource = Callable[[Question], "Sequence[np.ndarray] | np.ndarray | None"]
+
+
+class OpenAIArgs(BaseModel):
+    """The adapter's arguments; strings from the command line are coerced ("8" -> 8, "true" -> True)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    perspective: Literal["egocentric", "allocentric"] = "egocentric"
+    detail: Literal["auto", "low", "high"] = "auto"
+    jpeg_quality: int = Field(90, ge=1, le=100)
+    max_tokens: int = Field(16, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    logprobs: bool = True
+    top_logprobs: int = Field(10, ge=1, le=20)
+    structured_output: Literal["off", "guided_choice", "structured_outputs"] = "off"
+    concurrency: int = Field(8, ge=1, le=1024)
+    timeout: float = Field(60.0, gt=0.0)
+    max_retries: int = Field(5, ge=0, le=100)
+    backoff: float = Field(1.0, ge=0.0)
+    max_cost: float | None = Field(None, gt=0.0)
+    prices: str | None = None
+
+
+class OpenAIAdapter:
+    """Answers questions through the chat-completions API; see the module docstring."""
+
+    def __init__(self, name: str, args: OpenAIArgs, *, api_key: str, seed: int = 0,
+                 frame_source: FrameSource | None = None):
+        self.name = name
+        self.args = args
+        self.seed = seed
+        self.batch_size = BATCH_PER_SLOT * args.concurrency
+        self.frame_source = frame_source  # the video helper's sampler plugs in here
+        table = price_table(args.prices)
+        self.price: Price | None = price_for(args.model, table)
+        if args.max_cost is not None and self.price is None:
+            raise ActbenchError.bad_value("--model-arg", "max_cost", f"a model with a price (add '{args.model}' "
+                                          "to a price file given as prices=PATH)", args.max_cost)
+        if args.structured_output != "off" and args.base_url is None:
+            raise ActbenchError.bad_value("--model-arg", "structured_output",
+                                          "off unless base_url names a vLLM server", args.structured_output)
+        self.spent_usd = 0.0  # the runner may preload what a resumed run already spent
+        self.budget_exhausted = False
+        self.stats = {"requests": 0, "retries": 0, "rate_limited": 0, "retry_wait_s": 0.0}
+        self._api_key = api_key
+        self._rng = random.Random(seed)
+        self._runner: asyncio.Runner | None = None
+        self._client: Any = None
+        self._pause_until = 0.0
+        self._budget: _Budget | None = None
+        self._holder: list[asyncio.Runner | None] = [None]
+        weakref.finalize(self, _close_runner, self._holder)  # a forgotten close() leaves no open loop
+
+    # ---- the adapter protocol
+    def describe(self) -> dict[str, Any]:
+        args = self.args.model_dump()
+        args["base_url"] = _public_url(self.args.base_url or DEFAULT_BASE_URL)
+        args["price_usd_per_1m"] = self.price.model_dump() if self.price else None
+        args["seed"] = self.seed
+        describe_frames = getattr(self.frame_source, "describe", None)
+        args["frames"] = describe_frames() if callable(describe_frames) else (
+            None if self.frame_source is None else getattr(self.frame_source, "__name__", "custom"))
+        return {"name": self.name, "args": args}
+
+    def answer(self, questions: Sequence[Question]) -> list[Answer]:
+        questions = list(questions)
+        if not questions:
+            return []
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop().run(self._answer_all(questions))
+        # Called from inside an event loop (a notebook): run ours in a worker thread.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(lambda: self._loop().run(self._answer_all(questions))).result()
+
+    def close(self) -> None:
+        if self._runner is not None:
+            if self._client is not None:
+                self._runner.run(self._client.close())
+                self._client = None
+            self._runner.close()
+            self._runner = self._holder[0] = None
+            self._budget = None
+
+    def __enter__(self) -> "OpenAIAdapter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ---- internals
+    def _loop(self) -> asyncio.Runner:
+        # One loop for the adapter's life, so the client's connection pool is kept between batches.
+        if self._runner is None:
+            self._runner = self._holder[0] = asyncio.Runner()
+        return self._runner
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            # max_retries=0: retries are ours (Retry-After honoured and counted). The base URL is always
+            # explicit so that an OPENAI_BASE_URL in the environment cannot silently redirect a run.
+            self._client = AsyncOpenAI(api_key=self._api_key, base_url=self.args.base_url or DEFAULT_BASE_URL,
+                                       timeout=self.args.timeout, max_retries=0)
+        return self._client
+
+    async def _answer_all(self, questions: list[Question]) -> list[Answer]:
+        if self._budget is None:
+            self._budget = _Budget(self)
+        semaphore = asyncio.Semaphore(self.args.concurrency)
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._answer_one(q, semaphore)) for q in questions]
+        except BaseExceptionGroup as errors:  # a fatal error (bad key, unknown model) stops the run
+            fatal = [e for e in errors.exceptions if isinstance(e, ActbenchError)]
+            raise (fatal[0] if fatal else errors.exceptions[0]) from None
+        return [t.result() for t in tasks]
+
+    async def _answer_one(self, q: Question, semaphore: asyncio.Semaphore) -> Answer:
+        async with semaphore:
+            t0 = time.perf_counter()
+            if self.budget_exhausted:
+                return self._budget_answer(q)
+            try:
+                images = await self._images(q)
+            except Exception as error:  # a missing or unreadable video fails this question only
+                return self._error(q, f"frames: {type(error).__name__}: {error}", 0.0, 0, t0)
+            prompt = format_mqa(PERSPECTIVES[self.args.perspective], q.options)
+            reserved = await self._budget.admit(prompt, images)
+            if reserved is None:
+                return self._budget_answer(q)
+            cost = tokens_in = 0.0
+            try:
+                outcome = await self._request(self._request_kwargs(q, prompt, images))
+                if isinstance(outcome, _Failure):
+                    return self._error(q, outcome.reason, outcome.latency, outcome.attempts, t0)
+                answer = self._to_answer(q, outcome, t0)
+                cost, tokens_in = answer.cost_usd, answer.tokens_in
+                return answer
+            finally:
+                await self._budget.settle(reserved, cost, int(tokens_in))
+
+    async def _images(self, q: Question) -> list[tuple[str, int, int]]:
+        """(data URL, width, height) per frame; none without a frame source."""
+        if self.frame_source is None:
+            return []
+        frames = await asyncio.to_thread(self.frame_source, q)
+        if frames is None:
+            return []
+        return await asyncio.to_thread(lambda: [encode_jpeg(f, self.args.jpeg_quality) for f in frames])
+
+    def _request_kwargs(self, q: Question, prompt: str, images: list[tuple[str, int, int]]) -> dict[str, Any]:
+        if images:
+            content: Any = [{"type": "image_url", "image_url": {"url": url, "detail": self.args.detail}}
+                            for url, _, _ in images] + [{"type": "text", "text": prompt}]
+        else:
+            content = prompt
+        kwargs: dict[str, Any] = {"model": self.args.model, "messages": [{"role": "user", "content": content}],
+                                  "max_tokens": self.args.max_tokens, "temperature": self.args.temperature,
+                                  "seed": self.seed}
+        if self.args.logprobs:
+            kwargs.update(logprobs=True, top_logprobs=self.args.top_logprobs)
+        if self.args.structured_output == "guided_choice":  # vLLM before 0.12
+            kwargs["extra_body"] = {"guided_choice": list(q.letters)}
+        elif self.args.structured_output == "structured_outputs":  # vLLM 0.10 and later
+            kwargs["extra_body"] = {"structured_outputs": {"choice": list(q.letters)}}
+        return kwargs
+
+    async def _request(self, kwargs: dict[str, Any]) -> "_Success | _Failure":
+        import openai
+
+        client = self._get_client()
+        attempts, latency, reason = 0, 0.0, "no attempt"
+        while True:
+            pause = self._pause_until - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            attempts += 1
+            self.stats["requests"] += 1
+            t0 = time.perf_counter()
+            retry_after: float | None = None
+            try:
+                async with asyncio.timeout(self.args.timeout):  # a bound on the whole attempt
+                    completion = await client.chat.completions.create(**kwargs)
+                return _Success(completion, time.perf_counter() - t0, attempts)
+            except (openai.APITimeoutError, TimeoutError):
+                reason = f"timeout after {self.args.timeout:g} s"
+            except openai.APIStatusError as error:
+                status = error.status_code
+                message = self._redact(_error_message(error))
+                if status in (401, 403, 404) or getattr(error, "code", None) == "insufficient_quota":
+                    raise ActbenchError(f"model '{self.name}': HTTP {status} from "
+                                        f"{_public_url(self.args.base_url or DEFAULT_BASE_URL)}: {message}"
+                                        + (f" (the key comes from ${self.args.api_key_env})" if status == 401 else ""))
+                reason = f"HTTP {status}: {message}"
+                should_retry = error.response.headers.get("x-should-retry")
+                if not (status in (408, 409, 429) or status >= 500) or should_retry == "false":
+                    return _Failure(reason, time.perf_counter() - t0, attempts)
+                if status == 429:
+                    self.stats["rate_limited"] += 1
+                retry_after = parse_retry_after(error.response.headers)
+                if retry_after is not None and retry_after > MAX_RETRY_AFTER_S:
+                    return _Failure(f"{reason} (Retry-After {retry_after:g} s is too long)",
+                                    time.perf_counter() - t0, attempts)
+            except openai.APIConnectionError as error:
+                reason = f"connection error: {self._redact(str(error))}"
+            except Exception as error:  # a malformed body, or a reply of the wrong shape: not transient
+                return _Failure(f"malformed response: {type(error).__name__}: {self._redact(str(error))}",
+                                time.perf_counter() - t0, attempts)
+            latency = time.perf_counter() - t0
+            if attempts > self.args.max_retries:
+                return _Failure(f"{reason} ({attempts} attempts)", latency, attempts)
+            if retry_after is not None and retry_after > 0:
+                wait = retry_after * (1 + 0.1 * self._rng.random())  # a little spread: no thundering herd
+                self._pause_until = max(self._pause_until, time.monotonic() + wait)
+            else:
+                wait = min(MAX_BACKOFF_S, self.args.backoff * 2 ** (attempts - 1)) * (0.5 + 0.5 * self._rng.random())
+            self.stats["retries"] += 1
+            self.stats["retry_wait_s"] += wait
+            await asyncio.sleep(wait)
+
+    def _to_answer(self, q: Question, outcome: "_Success", t0: float) -> Answer:
+        completion = outcome.completion
+        try:
+            choice = completion.choices[0]
+            message = choice.message
+            text = message.content or ""
+        except (AttributeError, IndexError, TypeError) as error:
+            return self._error(q, f"malformed response: no choices ({type(error).__name__})",
+                               outcome.latency, outcome.attempts, t0)
+        usage = getattr(completion, "usage", None)
+        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        cached = int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0) or 0)
+        cost = self.price.cost(tokens_in, tokens_out, cached) if self.price else 0.0
+        extra: dict[str, Any] = {"attempts": outcome.attempts,
+                                 "e2e_latency_s": round(time.perf_counter() - t0, 6)}
+        refusal = getattr(message, "refusal", None)
+        if refusal or (not text and choice.finish_reason == "content_filter"):
+            return Answer(q.id, None, "refused", refusal or "content_filter", outcome.latency, tokens_in,
+                          tokens_out, cost, {**extra, "how": "refusal"})
+        from_logprobs = letter_from_logprobs(choice, q.letters) if self.args.logprobs else None
+        if from_logprobs is not None:
+            letter, probs = from_logprobs
+            return Answer(q.id, letter, "ok", text, outcome.latency, tokens_in, tokens_out, cost,
+                          {**extra, "how": "logprobs", "letter_probs": probs})
+        parsed = parse_answer(text, q.options)
+        return Answer(q.id, parsed.letter, parsed.status, text, outcome.latency, tokens_in, tokens_out, cost,
+                      {**extra, "how": parsed.how})
+
+    def _error(self, q: Question, reason: str, latency: float, attempts: int, t0: float) -> Answer:
+        return Answer(q.id, None, "error", self._redact(reason), latency,
+                      extra={"attempts": attempts, "e2e_latency_s": round(time.perf_counter() - t0, 6)})
+
+    def _budget_answer(self, q: Question) -> Answer:
+        return Answer(q.id, None, "error", f"{BUDGET_EXHAUSTED} (max_cost={self.args.max_cost:g})", 0.0,
+                      extra={"attempts": 0})
+
+    def _redact(self, text: str) -> str:
+        if len(self._api_key) >= 8:
+            text = text.replace(self._api_key, "[redacted]")
+        text = _SECRET.sub("[redacted]", " ".join(str(text).split()))
+        return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
+
+
+_SECRET = re.compile(r"(?i)\bbearer\s+\S+|\bsk-[A-Za-z0-9_*.\-]{4,}")
+
+
+class _Success:
+    __slots__ = ("completion", "latency", "attempts")
+
+    def __init__(self, completion: Any, latency: float, attempts: int):
+        self.completion, self.latency, self.attempts = completion, latency, attempts
+
+
+class _Failure:
+    __slots__ = ("reason", "latency", "attempts")
+
+    def __init__(self, reason: str, latency: float, attempts: int):
+        self.reason, self.latency, self.attempts = reason, latency, attempts
+
+
+class _Budget:
+    """Admits a request only when spent + reserved (in flight) + its estimate fit under max_cost."""
+
+    def __init__(self, adapter: OpenAIAdapter):
+        self.adapter = adapter
+        self.max_cost = adapter.args.max_cost
+        self.reserved = 0.0
+        self.in_flight = 0
+        self.max_tokens_in = 0  # the largest input seen; 0 until the first usage comes back
+        self.condition = asyncio.Condition()
+
+    def estimate(self, prompt: str, images: list[tuple[str, int, int]]) -> float:
+        args, price = self.adapter.args, self.adapter.price
+        if self.max_tokens_in:
+            tokens_in = math.ceil(_INPUT_MARGIN * self.max_tokens_in)
+        else:
+            tokens_in = len(prompt.encode("utf-8")) + 16 + _IMAGE_TOKEN_SAFETY * sum(
+                image_tokens(w, h, args.detail) for _, w, h in images)
+        return price.cost(tokens_in, args.max_tokens)
+
+    async def admit(self, prompt: str, images: list[tuple[str, int, int]]) -> float | None:
+        """The reserved amount, or None when the budget is spent (then it stays spent)."""
+        if self.max_cost is None:
+            return 0.0
+        async with self.condition:
+            while True:
+                if self.adapter.budget_exhausted:
+                    return None
+                # Until one usage is known, one request at a time: it calibrates the estimate.
+                if self.in_flight == 0 or self.max_tokens_in:
+                    estimate = self.estimate(prompt, images)
+                    if self.adapter.spent_usd + self.reserved + estimate <= self.max_cost:
+                        self.reserved += estimate
+                        self.in_flight += 1
+                        return estimate
+                    if self.in_flight == 0:
+                        self.adapter.budget_exhausted = True
+                        self.condition.notify_all()
+                        return None
+                await self.condition.wait()
+
+    async def settle(self, reserved: float | None, cost: float, tokens_in: int) -> None:
+        self.adapter.spent_usd += cost
+        if self.max_cost is None or reserved is None:
+            return
+        async with self.condition:
+            self.reserved -= reserved
+            self.in_flight -= 1
+            self.max_tokens_in = max(self.max_tokens_in, tokens_in)
+            self.condition.notify_all()
+
+
+def letter_from_logprobs(choice: Any, letters: Sequence[str]) -> tuple[str, dict[str, float]] | None:
+    """The letter with the most first-token probability ("A" and " A" merged, renormalised over the
+    valid letters), or None when there are no logprobs or the reply does not start with a letter."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    first = content[0]
+    if first.token.strip() not in letters or first.token not in (first.token.strip(), " " + first.token.strip()):
+        return None  # it answered in words ("The answer is B"): the text decides
+    mass: dict[str, float] = {}
+    for alternative in first.top_logprobs or [first]:
+        token = alternative.token
+        letter = token[1:] if token.startswith(" ") else token
+        if letter in letters and alternative.logprob is not None:
+            mass[letter] = mass.get(letter, 0.0) + math.exp(alternative.logprob)
+    total = sum(mass.values())
+    if total <= 0:
+        return None
+    probs = {letter: round(mass[letter] / total, 6) for letter in letters if letter in mass}
+    best = max(probs, key=lambda letter: (mass[letter], -letters.index(letter)))
+    return best, probs
+
+
+def encode_jpeg(frame: np.ndarray, quality: int = 90) -> tuple[str, int, int]:
+    """A uint8 frame (H x W x 3, or H x W grey) as a ``data:image/jpeg;base64,...`` URL, with its size."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ActbenchError("sending frames to an API model needs Pillow: pip install pillow") from None
+    array = np.asarray(frame)
+    if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3))):
+        raise ValueError(f"a frame must be a uint8 H x W x 3 array, got {array.dtype} {array.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[2] == 1 else array).save(
+        buffer, format="JPEG", quality=quality)
+    url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return url, int(array.shape[1]), int(array.shape[0])
+
+
+def image_tokens(width: int, height: int, detail: str) -> int:
+    """GPT-4o's image tokens: 85 at low detail; else 85 + 170 per 512-px tile after OpenAI's resizing."""
+    if detail == "low":
+        return 85
+    scale = min(1.0, 2048 / max(width, height))
+    width, height = width * scale, height * scale
+    scale = min(1.0, 768 / min(width, height))
+    width, height = width * scale, height * scale
+    return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value) if header == "retry-after" else None
+            if parsed is None:
+                continue
+            seconds = email.utils.mktime_tz(parsed) - time.time()
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None
+
+
+def _error_message(error: Any) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(error, "message", "") or error)
+
+
+def _public_url(url: str) -> str:
+    """The URL without user:password or query (where people put tokens)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _close_runner(holder: list) -> None:
+    runner = holder[0]
+    if runner is not None:
+        try:
+            runner.close()
+        except Exception:
+            pass
+
+
+# ---- factories (the MODELS registry points here)
+def _make(ctx: AdapterContext, name: str, fixed_model: str | None) -> OpenAIAdapter:
+    raw = dict(ctx.args)
+    if fixed_model is not None:
+        if "model" in raw:
+            raise ActbenchError.bad_value("--model-arg", "model", f"no model argument for '{name}' (use "
+                                          "--model openai with model=NAME for another model)", raw["model"])
+        raw["model"] = fixed_model
+    elif "model" not in raw:
+        raise ActbenchError.bad_value("--model-arg", "model", "model=NAME (the served model's name)", "nothing")
+    try:
+        args = OpenAIArgs.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ActbenchError.bad_value("--model-arg", ".".join(map(str, first["loc"])), first["msg"].lower(),
+                                      first.get("input")) from None
+    key = os.environ.get(args.api_key_env, "")
+    if not key:
+        if args.base_url is None:
+            raise ActbenchError(f"model '{name}' needs an API key: set the environment variable "
+                                f"{args.api_key_env} (keys are read from the environment only)")
+        key = "EMPTY"  # local OpenAI-compatible servers usually take any key
+    if fixed_model is None:
+        name = f"openai:{args.model}"
+    return OpenAIAdapter(name, args, api_key=key, seed=ctx.seed)
+
+
+def gpt_4o_adapter(ctx: AdapterContext) -> OpenAIAdapter:
+    return _make(ctx, "gpt-4o", "gpt-4o")
+
+
+def gpt_4o_mini_adapter(ctx: AdapterContext) -> OpenAIAdapter:
+    return _make(ctx, "gpt-4o-mini", "gpt-4o-mini")
+
+
+def openai_adapter(ctx: AdapterContext) -> OpenAIAdapter:
+    """Any model behind the chat-completions API: model=NAME, and base_url=URL for a local server."""
+    return _make(ctx, "openai", None)
