@@ -67,6 +67,7 @@ class RunInfo(BaseModel):
     seed: int
     limit: int | None
     permutations: int = 0
+    frames: dict[str, Any] | None = None
     versions: dict[str, str]
     started_at: str
     finished_at: str | None = None
@@ -85,6 +86,10 @@ class RunSpec:
     model_args: dict[str, Any] = field(default_factory=dict)
     results: Path = DEFAULT_RESULTS
     permutations: int = 0  # also ask each question with its options rotated 1..K times (CircularEval)
+    video_root: Path | None = None  # frames for models that look at the video
+    n_frames: int = 8  # the papers use 8 (LLaVAction Table 1), 16 and 32
+    frame_size: int = 384  # short side in pixels
+    video_layout: str = "video"  # "video" (P01/videos/P01_01.MP4) or "rgb_frames" (JPEG folders)
 
     def out_dir(self, benchmark_name: str) -> Path:
         return Path(self.out) if self.out is not None else self.results / "runs" / benchmark_name / self.model
@@ -130,6 +135,31 @@ def _run_metrics(questions, asked, answers, seed, wall_s, answered_now) -> dict:
     metrics["wall_s"] = round(wall_s, 6)
     metrics["throughput_qps"] = round(answered_now / wall_s, 3) if wall_s > 0 and answered_now else None
     return metrics
+
+
+def _frame_sampler(spec: RunSpec, adapter) -> Any:
+    """The run's frame sampler, or None for models that never look at frames."""
+    if not getattr(adapter, "uses_frames", False):
+        return None
+    if spec.video_root is None:
+        raise ActbenchError(f"model '{spec.model}' looks at video frames: pass --video-root DIR "
+                            "(the EPIC-KITCHENS video folder)")
+    if not Path(spec.video_root).is_dir():
+        raise ActbenchError(f"{spec.video_root}: not a directory (--video-root)")
+    from actbench.model_adapters.video import FrameSampler
+
+    return FrameSampler(n_frames=spec.n_frames, size=spec.frame_size, layout=spec.video_layout)
+
+
+def _answer_batch(adapter, batch: list[Question], sampler, video_root) -> list[Answer]:
+    """The adapter's answers; a question whose frames cannot be read gets status error with the reason."""
+    if sampler is None:
+        return adapter.answer(batch)
+    results = [sampler.frames_for(video_root, q) for q in batch]
+    good = [(q, r.frames) for q, r in zip(batch, results) if r.ok]
+    answered = iter(adapter.answer([q for q, _ in good], frames=[f for _, f in good]) if good else [])
+    return [next(answered) if r.ok else Answer(q.id, None, "error", f"video: {r.error}", 0.0)
+            for q, r in zip(batch, results)]
 
 
 def _checked(answers: list[Answer], batch: list[Question], model: str) -> list[Answer]:
@@ -196,11 +226,14 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
     asked = _asked(questions, spec.permutations)
     out = spec.out_dir(benchmark.name)
     adapter = factory(AdapterContext(seed=spec.seed, data_dir=spec.data_dir, args=dict(spec.model_args)))
+    sampler = _frame_sampler(spec, adapter)
     identity = {
         "model": adapter.describe(),
         "benchmark": {"name": benchmark.name, "manifest_sha256": benchmark.manifest_sha256,
                       "questions": len(benchmark.questions)},
         "seed": spec.seed, "limit": spec.limit, "permutations": spec.permutations,
+        # Every model of a run sees the same frames: the sampling is part of what makes runs comparable.
+        "frames": None if sampler is None else {"video_root": str(spec.video_root), **sampler.describe()},
     }
     info = _start(spec, out, identity)
     _save(out, info)
@@ -215,7 +248,7 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
         for start in range(0, len(todo), max(1, adapter.batch_size)):
             batch = todo[start:start + adapter.batch_size]
             batch_start = time.perf_counter()
-            batch_answers = _checked(adapter.answer(batch), batch, spec.model)
+            batch_answers = _checked(_answer_batch(adapter, batch, sampler, spec.video_root), batch, spec.model)
             # End-to-end time per question: the batch's wall time (model, parsing, journal) shared out.
             wall = (time.perf_counter() - batch_start) / len(batch)
             journal.append({**answer_to_record(a), "wall_s": round(wall, 6)} for a in batch_answers)

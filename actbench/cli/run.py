@@ -33,6 +33,11 @@ def run(
     permutations: int = typer.Option(0, help="Also ask each question with its options rotated 1..K times "
                                              "(CircularEval accuracy and position bias)."),
     data_dir: Optional[Path] = typer.Option(None, help="Annotation data (default $ACTBENCH_DATA_DIR)."),
+    video_root: Optional[Path] = typer.Option(None, help="EPIC-KITCHENS videos (P01/videos/P01_01.MP4) for models "
+                                                        "that look at frames."),
+    frames: int = typer.Option(8, help="Frames sampled uniformly in each clip (the papers use 8, 16, 32)."),
+    frame_size: int = typer.Option(384, help="Short side of the frames in pixels."),
+    video_layout: str = typer.Option("video", help="video (MP4 files) or rgb_frames (JPEG folders)."),
 ) -> None:
     """Run MODEL on BENCHMARK, journaling each answer; --resume continues a killed run."""
     from tqdm import tqdm
@@ -40,7 +45,8 @@ def run(
     from actbench.runner import RunSpec, run as run_benchmark
 
     spec = RunSpec(model=model, benchmark=benchmark, out=out, limit=limit, seed=seed, resume=resume,
-                   data_dir=data_dir, model_args=parse_model_args(model_arg), permutations=permutations)
+                   data_dir=data_dir, model_args=parse_model_args(model_arg), permutations=permutations,
+                   video_root=video_root, n_frames=frames, frame_size=frame_size, video_layout=video_layout)
     bar = tqdm(desc=f"{model}", unit="q", leave=False, dynamic_ncols=True, disable=None)
 
     def progress(done: int, total: int) -> None:

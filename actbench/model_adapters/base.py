@@ -31,6 +31,13 @@ class AdapterContext:
 
 @runtime_checkable
 class ModelAdapter(Protocol):
+    """Answers multiple-choice questions.
+
+    An adapter that looks at the video sets ``uses_frames = True``; the runner then samples the same
+    frames for every model (see video.py) and calls ``answer(questions, frames=[...])`` with one uint8
+    array (N, H, W, 3) per question. Questions whose video cannot be read never reach the adapter.
+    """
+
     name: str
     batch_size: int
 

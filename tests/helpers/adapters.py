@@ -49,6 +49,20 @@ class Scripted:
         return {"name": self.name, "args": {}}
 
 
+class FrameShape:
+    """Looks at frames: answers A and reports the shape of what it was given."""
+
+    name = "test-frames"
+    batch_size = 3
+    uses_frames = True
+
+    def answer(self, questions, frames=None):
+        return [Answer(q.id, "A", "ok", f"{f.shape} {f.dtype}", 0.0) for q, f in zip(questions, frames)]
+
+    def describe(self):
+        return {"name": self.name, "args": {}}
+
+
 def _slow(ctx: AdapterContext) -> SlowOracle:
     return SlowOracle(float(ctx.args.get("delay", "0.2")))
 
@@ -57,6 +71,7 @@ def _scripted(ctx: AdapterContext) -> Scripted:
     return Scripted()
 
 
-for _name, _factory in (("test-slow", _slow), ("test-scripted", _scripted)):
+for _name, _factory in (("test-slow", _slow), ("test-scripted", _scripted),
+                        ("test-frames", lambda ctx: FrameShape())):
     if _name not in MODELS:
         MODELS.register(_name, _factory, summary="test only")

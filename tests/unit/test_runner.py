@@ -169,3 +169,22 @@ def test_errors_are_listed_with_their_reason(bench, tmp_path):
     assert metrics["errors"] == [{"id": "P01_11_4", "reason": "timeout after 30 s"}]
     assert metrics["throughput_qps"] > 0
     assert all("wall_s" in json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines())
+
+
+def test_models_that_look_get_the_same_frames_and_unreadable_videos_are_errors(bench, tmp_path, monkeypatch):
+    pytest.importorskip("av")
+    from tests.unit.test_video_frames import write_video
+
+    monkeypatch.setenv("ACTBENCH_FRAME_CACHE", str(tmp_path / "cache"))
+    videos = tmp_path / "videos"
+    write_video(videos / "P01" / "videos" / "P01_11.MP4", frames=200)  # 8 s at 25 fps; P03_01 is missing
+    spec = dict(model="test-frames", benchmark=str(bench), video_root=videos, n_frames=4, frame_size=48)
+    out = run(RunSpec(out=tmp_path / "r", **spec))
+    records = {json.loads(l)["id"]: json.loads(l) for l in (out / "predictions.jsonl").read_text().splitlines()}
+    assert records["P01_11_0"]["status"] == "ok" and records["P01_11_0"]["raw"] == "(4, 48, 64, 3) uint8"
+    assert records["P03_01_0"]["status"] == "error" and records["P03_01_0"]["raw"].startswith("video: ")
+    frames = json.loads((out / "run.json").read_text())["frames"]
+    assert (frames["n_frames"], frames["size"]) == (4, 48)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 6  # the six readable clips, cached once
+    with pytest.raises(ActbenchError, match="looks at video frames: pass --video-root"):
+        run(RunSpec(model="test-frames", benchmark=str(bench), out=tmp_path / "r2"))
