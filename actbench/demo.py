@@ -48,9 +48,7 @@ def main() -> int:
             card = get_card(name)
             out = built_benchmark_dir(name, RESULTS)
             _say(f"building {name} (source {card.source}) -> {out}")
-            build_mqa(BuildSpec(source=card.source, out=out, k=card.k, options=card.options, seed=card.seed,
-                                split=card.split, limit=card.limit, name=card.name, data_dir=data_dir),
-                      log=lambda message: _say(f"  {message}"))
+            build_mqa(BuildSpec.from_card(card, out=out, data_dir=data_dir), log=lambda message: _say(f"  {message}"))
         for name in BENCHMARKS:
             for model in MODELS:
                 out = RESULTS / "runs" / name / model

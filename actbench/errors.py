@@ -37,3 +37,20 @@ class ActbenchError(Exception):
     def bad_value(cls, where: object, field: str, expected: str, found: object) -> "ActbenchError":
         """The standard message: ``WHERE: field 'F': expected E, found X``."""
         return cls(f"{where}: field '{field}': expected {expected}, found {describe(found)}")
+
+    @classmethod
+    def from_validation(cls, where: object, error: Exception, what: str) -> "ActbenchError":
+        """The first problem of a pydantic ``ValidationError`` as the standard message.
+
+        ``what`` names the whole record (used when the problem is not one field, e.g. invalid JSON).
+        """
+        first = error.errors()[0]  # type: ignore[attr-defined]
+        field = ".".join(str(p) for p in first["loc"]) or what
+        problem = first["msg"].lower().rstrip(".")
+        if first["type"] == "extra_forbidden":
+            return cls.bad_value(where, field, "no such field (it is not part of the format)", first.get("input"))
+        if first["type"] == "missing":
+            return cls.bad_value(where, field, "a value (the field is required)", "none")
+        if first["type"] == "json_invalid":
+            return cls.bad_value(where, what, "valid JSON", problem)
+        return cls.bad_value(where, field, f"a value that passes: {problem}", first.get("input"))

@@ -15,6 +15,26 @@ from pathlib import Path
 from typing import Iterable
 
 from actbench.errors import ActbenchError
+from actbench.records import STATUSES, Answer
+
+
+def answer_to_record(a: Answer) -> dict:
+    """A journal line: the fields of DESIGN.md, then whatever the adapter adds in ``extra``."""
+    record = {"id": a.id, "answer": a.answer, "status": a.status, "raw": a.raw,
+              "latency_s": round(a.latency_s, 6), "tokens_in": a.tokens_in, "tokens_out": a.tokens_out,
+              "cost_usd": a.cost_usd}
+    record.update(a.extra)
+    return record
+
+
+def answer_from_record(record: dict, where: str) -> Answer:
+    try:
+        return Answer(record["id"], record.get("answer"), record["status"], record.get("raw", ""),
+                      float(record.get("latency_s", 0.0)), int(record.get("tokens_in", 0)),
+                      int(record.get("tokens_out", 0)), float(record.get("cost_usd", 0.0)))
+    except (KeyError, ValueError, TypeError) as error:
+        raise ActbenchError.bad_value(where, "record", f"a prediction with a status of {', '.join(STATUSES)} "
+                                      "and a letter only when ok", f"{record} ({error})") from None
 
 
 class Journal:

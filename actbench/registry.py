@@ -84,12 +84,24 @@ class Registry:
         target = entry.target
         if isinstance(target, str):
             module_name, _, attribute = target.partition(":")
-            target = getattr(importlib.import_module(module_name), attribute)
+            try:
+                target = getattr(importlib.import_module(module_name), attribute)
+            except ImportError as error:
+                if (error.name or "").split(".")[0] == "actbench":
+                    raise  # our own module is broken: a bug, not a missing extra
+                # Most often an optional extra that is not installed (torch for a local model, ...).
+                raise ActbenchError(f"{self.kind} {name!r} needs the Python package '{error.name}', which is not "
+                                    "installed (see the extras in README: pip install 'actbench[hf]', "
+                                    "'actbench[api]', ...)") from None
         self._resolved[name] = target
         return target
 
     def unknown_message(self, name: str) -> str:
         known = self.names()
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        return f"unknown {self.kind} {name!r}{hint} (known: {', '.join(known)})"
+        return f"unknown {self.kind} {name!r}{suggestion(name, known)} (known: {', '.join(known)})"
+
+
+def suggestion(name: str, known: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the nearest known names, or ``""``."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

@@ -24,12 +24,12 @@ from actbench.atomic import atomic_write_json, atomic_write_text
 from actbench.errors import ActbenchError
 from actbench.evaluators.circular import circular_metrics, rotate
 from actbench.evaluators.mqa_accuracy import score_mqa
-from actbench.journal import Journal
+from actbench.journal import Journal, answer_from_record, answer_to_record
 from actbench.model_adapters import MODELS
 from actbench.model_adapters.base import AdapterContext
 from actbench.mqa_builder.benchmark_dir import MANIFEST, Benchmark, load_benchmark
 from actbench.mqa_builder.cards import load_cards
-from actbench.records import STATUSES, Answer, Question
+from actbench.records import Answer, Question
 
 SCHEMA_VERSION = 1
 RUN_JSON = "run.json"
@@ -71,7 +71,7 @@ class RunInfo(BaseModel):
     versions: dict[str, str]
     started_at: str
     finished_at: str | None = None
-    status: Literal["running", "interrupted", "complete"] = "running"
+    status: Literal["running", "interrupted", "failed", "complete"] = "running"
 
 
 @dataclass(frozen=True)
@@ -96,25 +96,7 @@ class RunSpec:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def answer_from_record(record: dict, where: str) -> Answer:
-    try:
-        return Answer(record["id"], record.get("answer"), record["status"], record.get("raw", ""),
-                      float(record.get("latency_s", 0.0)), int(record.get("tokens_in", 0)),
-                      int(record.get("tokens_out", 0)), float(record.get("cost_usd", 0.0)))
-    except (KeyError, ValueError, TypeError) as error:
-        raise ActbenchError.bad_value(where, "record", f"a prediction with a valid status {STATUSES}",
-                                      f"{record} ({error})") from None
-
-
-def answer_to_record(a: Answer) -> dict:
-    record = {"id": a.id, "answer": a.answer, "status": a.status, "raw": a.raw,
-              "latency_s": round(a.latency_s, 6), "tokens_in": a.tokens_in, "tokens_out": a.tokens_out,
-              "cost_usd": a.cost_usd}
-    record.update(a.extra)
-    return record
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _asked(questions: list[Question], permutations: int) -> list[Question]:
@@ -175,13 +157,15 @@ def _checked(answers: list[Answer], batch: list[Question], model: str) -> list[A
 
 
 def _load_answers(journal: Journal, questions: list[Question]) -> dict[str, Answer]:
-    wanted = {q.id for q in questions}
+    wanted = {q.id: q for q in questions}
     answers: dict[str, Answer] = {}
     for number, record in enumerate(journal.read(), start=1):
         where = f"{journal.path}:{number}"
         a = answer_from_record(record, where)
         if a.id not in wanted:
             raise ActbenchError.bad_value(where, "id", "a question of this run's benchmark", a.id)
+        if a.status == "ok" and a.answer not in wanted[a.id].letters:
+            raise ActbenchError.bad_value(where, "answer", f"one of {', '.join(wanted[a.id].letters)}", a.answer)
         if a.id in answers:
             raise ActbenchError.bad_value(where, "id", "each question answered once", f"{a.id} twice")
         answers[a.id] = a
@@ -196,9 +180,7 @@ def _start(spec: RunSpec, out: Path, identity: dict[str, Any]) -> RunInfo:
         try:
             info = RunInfo.model_validate_json(run_json.read_bytes())
         except ValidationError as error:
-            first = error.errors()[0]
-            raise ActbenchError.bad_value(run_json, ".".join(map(str, first["loc"])), first["msg"].lower(),
-                                          first.get("input")) from None
+            raise ActbenchError.from_validation(run_json, error, "run.json") from None
         for key, value in identity.items():
             recorded = getattr(info, key)
             if recorded != value:
@@ -220,11 +202,18 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
     """Answer every question of the benchmark not yet in the journal, then score the run."""
     if spec.limit is not None and spec.limit < 1:
         raise ActbenchError.bad_value("--limit", "limit", "a positive integer", spec.limit)
+    if spec.seed < 0:
+        raise ActbenchError.bad_value("--seed", "seed", "a non-negative integer", spec.seed)
     factory = MODELS.get(spec.model)
     benchmark: Benchmark = load_benchmark(resolve_benchmark(spec.benchmark, spec.results))
     questions = list(benchmark.questions[: spec.limit] if spec.limit else benchmark.questions)
     asked = _asked(questions, spec.permutations)
     out = spec.out_dir(benchmark.name)
+    # Checked before the model is loaded (which can take minutes for a local model).
+    if out.exists() and not out.is_dir():
+        raise ActbenchError(f"{out}: exists and is not a directory; choose another --out")
+    if (out / RUN_JSON).exists() and not spec.resume:
+        raise ActbenchError(f"{out}: a run is already there; pass --resume to finish it or choose another --out")
     adapter = factory(AdapterContext(seed=spec.seed, data_dir=spec.data_dir, args=dict(spec.model_args)))
     sampler = _frame_sampler(spec, adapter)
     identity = {
@@ -244,9 +233,10 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
     if progress:
         progress(done, len(asked))
     started = time.perf_counter()
+    step = max(1, int(adapter.batch_size))
     try:
-        for start in range(0, len(todo), max(1, adapter.batch_size)):
-            batch = todo[start:start + adapter.batch_size]
+        for start in range(0, len(todo), step):
+            batch = todo[start:start + step]
             batch_start = time.perf_counter()
             batch_answers = _checked(_answer_batch(adapter, batch, sampler, spec.video_root), batch, spec.model)
             # End-to-end time per question: the batch's wall time (model, parsing, journal) shared out.
@@ -258,6 +248,9 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
                 progress(done, len(asked))
     except KeyboardInterrupt:
         _save(out, info.model_copy(update={"status": "interrupted"}))
+        raise
+    except BaseException:
+        _save(out, info.model_copy(update={"status": "failed"}))  # the journal keeps what was answered
         raise
     metrics = _run_metrics(questions, asked, answers, spec.seed, time.perf_counter() - started, len(todo))
     metrics = {"schema_version": SCHEMA_VERSION, "model": info.model["name"], "benchmark": benchmark.name,

@@ -33,19 +33,22 @@ def build_mqa(
     if benchmark is not None:
         if source is not None:
             raise ActbenchError("pass either --source or --benchmark, not both")
+        changed = [f"--{key}" for key, value in given.items() if value is not None]
+        if changed:
+            # A card's name stands for its settings: a variant gets its own name and folder.
+            raise ActbenchError(f"--benchmark builds the card as it is written; for other settings "
+                                f"({', '.join(changed)}) use --source with --out")
         card = get_card(benchmark)
-        fields = {"source": card.source, "k": card.k, "options": card.options, "seed": card.seed,
-                  "split": card.split, "limit": card.limit, "name": card.name}
-        fields.update({key: value for key, value in given.items() if value is not None})
-        target = out or built_benchmark_dir(card.name)
+        spec = BuildSpec.from_card(card, out=out or built_benchmark_dir(card.name), predictions=predictions,
+                                   data_dir=data_dir)
     else:
         if source is None:
             raise ActbenchError("pass --source SOURCE or --benchmark NAME (see `actbench list`)")
         if out is None:
             raise ActbenchError("pass --out DIR for the benchmark directory")
-        fields = {"source": source, **{key: value for key, value in given.items() if value is not None}}
-        target = out
-    spec = BuildSpec(out=target, predictions=predictions, data_dir=data_dir, **fields)
+        spec = BuildSpec(source=source, out=out, predictions=predictions, data_dir=data_dir,
+                         **{key: value for key, value in given.items() if value is not None})
+    target = spec.out
     manifest = build(spec, log=lambda message: typer.echo(message, err=True))
     c = manifest.counts
     typer.echo(f"built {c['questions']} questions in {target} (source {manifest.source}, K={manifest.k}, "

@@ -103,12 +103,16 @@ def _read_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
             f"{path}: file not found; expected the EPIC-KITCHENS-100 annotations there "
             "(run `actbench data fetch epic-kitchens-100` or pass --data-dir / set ACTBENCH_DATA_DIR)"
         )
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ActbenchError.bad_value(path, missing[0], "a CSV column of that name", reader.fieldnames)
-        rows = list(reader)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ActbenchError.bad_value(path, missing[0], "a CSV column of that name", reader.fieldnames)
+            rows = list(reader)
+    except UnicodeDecodeError as error:
+        raise ActbenchError.bad_value(path, "encoding", "UTF-8 text", f"byte {error.object[error.start]:#x} at "
+                                      f"offset {error.start}") from None
     if not rows:
         raise ActbenchError.bad_value(path, "rows", "at least one data row", "an empty file")
     return rows
@@ -128,7 +132,12 @@ _SEGMENT_COLUMNS = ("narration_id", "participant_id", "video_id", "start_timesta
 
 def _segments(path: Path) -> list[Clip]:
     clips = []
+    seen: set[str] = set()
     for line, row in enumerate(_read_rows(path, _SEGMENT_COLUMNS), start=2):
+        if row["narration_id"] in seen:
+            raise ActbenchError.bad_value(f"{path}:{line}", "narration_id", "each narration id once",
+                                          f"{row['narration_id']} again")
+        seen.add(row["narration_id"])
         clips.append(Clip(
             narration_id=row["narration_id"],
             participant_id=row["participant_id"],
@@ -277,8 +286,8 @@ class EpicKitchens100:
                 per_class[index[clip.class_key]].setdefault(clip.narration.strip(), None)
         return tuple(tuple(d) for d in per_class)
 
-    def input_files(self, split: str) -> list[Path]:
-        """The annotation files a build on ``split`` reads (their hashes go into the manifest)."""
+    def input_files(self) -> list[Path]:
+        """The annotation files a build reads (their hashes go into the manifest)."""
         names = ["validation", "train_labels", "verb_classes", "noun_classes", "video_info"]
         files = [self.path(n) for n in names] + [self.train_narration_file]
         return sorted(files)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
+import hashlib
 
 from actbench.errors import ActbenchError
 from actbench.model_adapters.base import AdapterContext, LetterChooser
-from actbench.mqa_builder.seeded_hash import uniform01
 from actbench.records import Question
 
 
@@ -24,9 +23,8 @@ class RandomAdapter(LetterChooser):
         self.seed = seed
 
     def choose(self, question: Question) -> tuple[str, str]:
-        key = np.frombuffer(question.id.encode("utf-8").ljust(8 * ((len(question.id) + 7) // 8), b"\0"),
-                            dtype="<u8")
-        u = float(uniform01(self.seed, *key)) if len(key) else 0.0
+        digest = hashlib.sha256(f"{self.seed}:{question.id}".encode("utf-8")).digest()
+        u = int.from_bytes(digest[:8], "little") / 2.0**64
         letter = question.letters[int(u * len(question.options))]
         return letter, letter
 

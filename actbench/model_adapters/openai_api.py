@@ -19,7 +19,8 @@ The API key is read from the environment only (``OPENAI_API_KEY``, or the variab
 Model arguments (``--model-arg KEY=VALUE``): model (``openai`` only), base_url, api_key_env,
 perspective (egocentric | allocentric), detail (auto | low | high), jpeg_quality, max_tokens,
 temperature, logprobs, top_logprobs, structured_output (off | guided_choice | structured_outputs; vLLM,
-needs base_url), concurrency, timeout, max_retries, backoff, max_cost, prices (a TOML/JSON price file).
+needs base_url), concurrency, timeout, max_retries, backoff, max_cost, prices (a TOML/JSON price file),
+http_client (auto | aiohttp | httpx; auto takes aiohttp when ``openai[aiohttp]`` is installed).
 
 >>> adapter = OpenAIAdapter("gpt-4o", OpenAIArgs(model="gpt-4o", concurrency=4), api_key="sk-doc-0000")
 >>> adapter.batch_size, adapter.describe()["args"]["concurrency"], "sk-doc" in str(adapter.describe())
@@ -57,6 +58,9 @@ BUDGET_EXHAUSTED = "budget exhausted"
 MAX_RETRY_AFTER_S = 120.0  # a server asking for a longer wait is treated as a failure, not obeyed
 MAX_BACKOFF_S = 60.0
 BATCH_PER_SLOT = 4  # batch_size = 4 x concurrency: the pipeline drains once per batch, not per question
+# The first wave of a batch is spread over time (see _answer_all), by at most this many times the CPU one
+# question costs the client: enough to break the wave, negligible (~0.1 s) against real APIs' latencies.
+_SPREAD_CPU_FACTOR = 4
 _REASON_CHARS = 300
 # Before any usage is known, a request's input is bounded by its UTF-8 bytes (every token covers at least
 # one byte) and each image by OpenAI's tile formula times 34 (gpt-4o-mini bills images at ~33x tokens).
@@ -87,6 +91,7 @@ class OpenAIArgs(BaseModel):
     backoff: float = Field(1.0, ge=0.0)
     max_cost: float | None = Field(None, gt=0.0)
     prices: str | None = None
+    http_client: Literal["auto", "aiohttp", "httpx"] = "auto"
 
 
 class OpenAIAdapter:
@@ -116,6 +121,8 @@ class OpenAIAdapter:
         self._client: Any = None
         self._pause_until = 0.0
         self._budget: _Budget | None = None
+        self._latency_ewma = 0.0  # seconds per request, from the answers so far
+        self._cpu_per_question = 0.0  # this process's CPU seconds per question, from the last batch
         self._holder: list[asyncio.Runner | None] = [None]
         weakref.finalize(self, _close_runner, self._holder)  # a forgotten close() leaves no open loop
 
@@ -171,23 +178,33 @@ class OpenAIAdapter:
             # max_retries=0: retries are ours (Retry-After honoured and counted). The base URL is always
             # explicit so that an OPENAI_BASE_URL in the environment cannot silently redirect a run.
             self._client = AsyncOpenAI(api_key=self._api_key, base_url=self.args.base_url or DEFAULT_BASE_URL,
-                                       timeout=self.args.timeout, max_retries=0)
+                                       timeout=self.args.timeout, max_retries=0,
+                                       http_client=_http_client(self.args.http_client, self.args.timeout))
         return self._client
 
     async def _answer_all(self, questions: list[Question]) -> list[Answer]:
         if self._budget is None:
             self._budget = _Budget(self)
         semaphore = asyncio.Semaphore(self.args.concurrency)
+        # Requests that start together come back together and queue for the CPU, and the batch then moves
+        # in waves (at concurrency 32 against a 100 ms server, ~50% of the ideal rate). Spreading the first
+        # wave over one latency, capped at a few CPU-times per question, keeps the pipeline smooth.
+        gap = min(self._latency_ewma / self.args.concurrency, _SPREAD_CPU_FACTOR * self._cpu_per_question)
+        cpu0 = time.process_time()
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._answer_one(q, semaphore)) for q in questions]
+                tasks = [group.create_task(self._answer_one(q, semaphore, gap * i if i < self.args.concurrency
+                                                            else 0.0)) for i, q in enumerate(questions)]
         except BaseExceptionGroup as errors:  # a fatal error (bad key, unknown model) stops the run
             fatal = [e for e in errors.exceptions if isinstance(e, ActbenchError)]
             raise (fatal[0] if fatal else errors.exceptions[0]) from None
+        self._cpu_per_question = (time.process_time() - cpu0) / len(questions)
         return [t.result() for t in tasks]
 
-    async def _answer_one(self, q: Question, semaphore: asyncio.Semaphore) -> Answer:
+    async def _answer_one(self, q: Question, semaphore: asyncio.Semaphore, delay: float) -> Answer:
         async with semaphore:
+            if delay > 0:
+                await asyncio.sleep(delay)
             t0 = time.perf_counter()
             if self.budget_exhausted:
                 return self._budget_answer(q)
@@ -205,6 +222,8 @@ class OpenAIAdapter:
                 if isinstance(outcome, _Failure):
                     return self._error(q, outcome.reason, outcome.latency, outcome.attempts, t0)
                 answer = self._to_answer(q, outcome, t0)
+                self._latency_ewma += 0.1 * (outcome.latency - self._latency_ewma) if self._latency_ewma \
+                    else outcome.latency
                 cost, tokens_in = answer.cost_usd, answer.tokens_in
                 return answer
             finally:
@@ -502,6 +521,21 @@ def _error_message(error: Any) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
     return str(getattr(error, "message", "") or error)
+
+
+def _http_client(choice: str, timeout: float) -> Any:
+    """The client's HTTP layer: aiohttp (``openai[aiohttp]``) when installed, as the openai docs advise for
+    concurrency (it costs ~40% less CPU per request than the default httpx transport), else httpx (None)."""
+    if choice == "httpx":
+        return None
+    try:
+        from openai import DefaultAioHttpClient
+
+        return DefaultAioHttpClient(timeout=timeout)
+    except (ImportError, RuntimeError):  # an older openai, or the aiohttp extra not installed
+        if choice == "aiohttp":
+            raise ActbenchError("http_client=aiohttp needs the aiohttp extra: pip install 'openai[aiohttp]'") from None
+        return None
 
 
 def _public_url(url: str) -> str:

@@ -103,10 +103,11 @@ def _check_plain(model) -> None:
     import torch
 
     odd = sorted({type(m).__name__ for m in model.modules()
-                  if not (type(m).__module__.startswith("torch.nn") or ".models." in type(m).__module__)})
+                  if any(k in f"{type(m).__module__}.{type(m).__name__}".lower() for k in ("gguf", "ggml"))})
+    odd += sorted({type(p).__name__ for p in model.parameters() if type(p) is not torch.nn.Parameter})
     floats = {p.dtype for p in model.parameters()}
     if odd or not floats <= {torch.float32, torch.float16, torch.bfloat16}:
-        raise RuntimeError(f"the GGUF of SmolLM2 loaded with packed modules {odd} or dtypes {floats}; "
+        raise RuntimeError(f"the GGUF of SmolLM2 loaded with packed modules or tensors {odd}, dtypes {floats}; "
                            "this transformers version cannot be saved as a plain checkpoint")
 
 
@@ -123,6 +124,7 @@ def _convert(gguf: Path, staging: Path) -> None:
         quantizer.remove_quantization_config(model)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; the published cache is an ordinary folder
     # Written last: its presence says every other file is complete.
     atomic_write_json(staging / MARKER, {"schema_version": 1, "source": _source_identity(gguf),
                                          "gguf_sha256": sha256_file(gguf),
@@ -139,7 +141,7 @@ def _clean_stale_staging(root: Path) -> None:
             pass
 
 
-def ensure_converted(cache_root: Path | None = None) -> tuple[Path, bool]:
+def ensure_converted(cache_root: Path | str | None = None) -> tuple[Path, bool]:
     """The folder of the converted model, converting it first if needed; returns (folder, converted now)."""
     gguf = gguf_path()
     root = Path(cache_root) if cache_root is not None else default_model_cache()
@@ -173,6 +175,14 @@ def ensure_converted(cache_root: Path | None = None) -> tuple[Path, bool]:
     return target, True
 
 
+def weights_info(folder: Path) -> dict[str, Any]:
+    """Which weights a converted folder holds, for run.json: package, file and the file's sha256."""
+    marker = _read_marker(Path(folder)) or {}
+    source = marker.get("source", {})
+    return {"package": f"{source.get('distribution', DISTRIBUTION)}=={source.get('version')}",
+            "gguf": source.get("gguf_file", GGUF_NAME), "gguf_sha256": marker.get("gguf_sha256")}
+
+
 @dataclass
 class LoadedModel:
     model: Any
@@ -182,7 +192,7 @@ class LoadedModel:
     seconds: float
 
 
-def load_smollm2(cache_root: Path | None = None, *, device: str = "cpu", dtype: str = "float32") -> LoadedModel:
+def load_smollm2(cache_root: Path | str | None = None, *, device: str = "cpu", dtype: str = "float32") -> LoadedModel:
     """SmolLM2-135M-Instruct as a transformers causal LM and its tokenizer, in eval mode.
 
     ``cache_root`` overrides the model cache folder (see the module docstring).

@@ -18,11 +18,13 @@ from actbench import __version__
 from actbench.atomic import StagedDirectory, sha256_bytes, sha256_file
 from actbench.errors import ActbenchError
 from actbench.records import LETTERS, Question
+from actbench.text import normalise
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 QUESTIONS = "questions.jsonl"
 QUESTIONS_PARQUET = "questions.parquet"
+OWN_FILES = (MANIFEST, QUESTIONS, QUESTIONS_PARQUET)
 
 
 class InputFile(BaseModel):
@@ -82,16 +84,23 @@ def _question_from_line(line: str, where: str) -> Question:
     try:
         parsed = _QuestionLine.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "line"
-        raise ActbenchError.bad_value(where, field, first["msg"].lower(), first.get("input")) from None
+        raise ActbenchError.from_validation(where, error, "line") from None
     n = len(parsed.options)
     if not 2 <= n <= len(LETTERS):
         raise ActbenchError.bad_value(where, "options", "2 to 26 options", n)
-    if len(parsed.option_classes) != n or len(parsed.source_ranks) != n:
-        raise ActbenchError.bad_value(where, "option_classes", f"{n} entries (one per option)",
-                                      len(parsed.option_classes))
-    if parsed.answer_index is not None:
+    for field in ("option_classes", "source_ranks"):
+        if len(getattr(parsed, field)) != n:
+            raise ActbenchError.bad_value(where, field, f"{n} entries (one per option)",
+                                          f"{len(getattr(parsed, field))} entries")
+    if len({normalise(o) for o in parsed.options}) != n:
+        raise ActbenchError.bad_value(where, "options", "options that all read differently", parsed.options)
+    if not 0 <= parsed.start <= parsed.end:
+        raise ActbenchError.bad_value(where, "start", f"0 <= start <= end ({parsed.end})", parsed.start)
+    if parsed.answer_index is None:
+        if parsed.answer_letter is not None:
+            raise ActbenchError.bad_value(where, "answer_letter", "null, as answer_index is null",
+                                          parsed.answer_letter)
+    else:
         if not 0 <= parsed.answer_index < n:
             raise ActbenchError.bad_value(where, "answer_index", f"an index in [0, {n})", parsed.answer_index)
         if parsed.answer_letter != LETTERS[parsed.answer_index]:
@@ -125,8 +134,14 @@ def write_benchmark(out: Path, manifest_fields: dict[str, Any], questions: list[
     ``questions`` are the lines of ``questions.jsonl`` as dicts (see :func:`question_to_json`).
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise ActbenchError(f"{out}: exists and is not a benchmark directory; choose another --out")
+    if out.exists():
+        # A rebuild replaces the whole folder, so it must hold nothing but a previous build.
+        if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file()):
+            raise ActbenchError(f"{out}: exists and is not a benchmark directory; choose another --out")
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in OWN_FILES)
+        if foreign:
+            raise ActbenchError(f"{out}: holds files a rebuild would delete ({', '.join(foreign[:3])}); "
+                                "move them or choose another --out")
     body = questions_jsonl(questions)
     manifest = Manifest(schema_version=SCHEMA_VERSION, actbench_version=__version__,
                         questions_sha256=sha256_bytes(body), **manifest_fields)
@@ -159,9 +174,7 @@ def load_benchmark(path: Path) -> Benchmark:
     try:
         manifest = Manifest.model_validate_json(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "manifest"
-        raise ActbenchError.bad_value(manifest_path, field, first["msg"].lower(), first.get("input")) from None
+        raise ActbenchError.from_validation(manifest_path, error, "manifest") from None
     if manifest.schema_version != SCHEMA_VERSION:
         raise ActbenchError.bad_value(manifest_path, "schema_version", SCHEMA_VERSION, manifest.schema_version)
     questions_path = path / QUESTIONS
@@ -181,4 +194,6 @@ def load_benchmark(path: Path) -> Benchmark:
                 raise ActbenchError.bad_value(f"{questions_path}:{number}", "id", "unique question ids", q.id)
             seen.add(q.id)
             questions.append(q)
+    if not questions:
+        raise ActbenchError.bad_value(questions_path, "lines", "at least one question", "an empty file")
     return Benchmark(path, manifest, sha256_bytes(raw), tuple(questions))

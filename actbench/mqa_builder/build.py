@@ -43,6 +43,12 @@ class BuildSpec:
     name: str | None = None
     data_dir: Path | None = None
 
+    @classmethod
+    def from_card(cls, card, **where) -> "BuildSpec":
+        """The spec of a benchmark card (``where``: out, predictions, data_dir)."""
+        return cls(source=card.source, k=card.k, options=card.options, seed=card.seed, split=card.split,
+                   limit=card.limit, name=card.name, **where)
+
     def validate(self) -> None:
         if not 2 <= self.k <= len(LETTERS):
             raise ActbenchError.bad_value("--k", "k", f"an integer in [2, {len(LETTERS)}]", self.k)
@@ -99,14 +105,21 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
     if spec.limit is not None:
         clips = clips[: spec.limit]
     predictions = Path(spec.predictions) if spec.predictions is not None else None
+    context = SourceContext(dataset, spec.split, clips, predictions, spec.seed)
+    if predictions is not None:
+        context.check_predictions()  # exists and is not empty, before any work
     # The inputs' sha256 (for the manifest) is computed on the other core while the build runs:
     # hashlib releases the GIL, and hashing a 150 MB score file costs as much as loading it.
-    to_hash = [*dataset.input_files(spec.split), *([predictions] if predictions is not None else [])]
+    input_files = dataset.input_files()
+    to_hash = [*input_files, *([predictions] if predictions is not None else [])]
     hasher = ThreadPoolExecutor(max_workers=1)
-    hashes = hasher.submit(lambda: [sha256_file(p) for p in to_hash if p.is_file()])
+    hashes = hasher.submit(lambda: [sha256_file(p) for p in to_hash])
     hasher.shutdown(wait=False)
     log(f"source {spec.source}: ranking {len(clips)} clips")
-    ranking = source(SourceContext(dataset, spec.split, clips, predictions, spec.seed))
+    ranking = source(context)
+    if predictions is not None and not context.read_predictions:
+        raise ActbenchError(f"source '{spec.source}' does not read a prediction file: drop --predictions "
+                            f"{predictions}")
     scores = ranking.aligned_to(clips)
     truth = dataset.action_ids(clips)
 
@@ -121,7 +134,9 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
                                    row_names=[c.narration_id for c in clips], origin=ranking.origin)
     answer_ranks = ranks_of(scores, truth)
     rows = np.repeat(np.arange(len(clips)), spec.k - 1).reshape(-1, spec.k - 1)
-    answer_pos, slots = arrange(len(clips), spec.k, seed=spec.seed)
+    # The source is part of the placement seed: two benchmarks of the same clips and seed should not
+    # put their answers on the same letters (a model's letter bias would hit both identically).
+    answer_pos, slots = arrange(len(clips), spec.k, seed=spec.seed, salt=spec.source)
     records = _records(clips, spec.k, answer_pos, slots, truth, answer_ranks, selection,
                        texts.answer_texts(), texts.texts(rows, selection.classes), dataset.action_space.keys)
 
@@ -136,12 +151,11 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
         "answer_not_ranked": int(np.count_nonzero(answer_ranks == 0)),
     }
     data_root = dataset.root.parent
-    input_files = dataset.input_files(spec.split)
-    inputs = [{"name": _relative_name(p, data_root), "sha256": h}
-              for p, h in zip(input_files, hashes.result()[: len(input_files)])]
+    digests = hashes.result()
+    inputs = [{"name": _relative_name(p, data_root), "sha256": h} for p, h in zip(input_files, digests)]
     source_args: dict = {}
     if predictions is not None:
-        source_args["predictions"] = {"name": predictions.name, "sha256": hashes.result()[-1]}
+        source_args["predictions"] = {"name": predictions.name, "sha256": digests[len(input_files)]}
     log(f"writing {len(records)} questions to {spec.out}")
     return write_benchmark(Path(spec.out), {
         "name": spec.name, "dataset": DATASET, "split": spec.split, "source": spec.source,

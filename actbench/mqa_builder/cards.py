@@ -10,14 +10,16 @@ they are read by a strict model: an unknown key is an error, not silently ignore
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actbench.errors import ActbenchError
+from actbench.registry import suggestion
 
 CARDS_ENV = "ACTBENCH_BENCHMARKS_DIR"
 # The cards ship in the repository's benchmarks/ folder (next to the package in a checkout).
@@ -28,13 +30,13 @@ class BenchmarkCard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     description: str = ""
-    dataset: str = "epic-kitchens-100"
-    split: str = "validation"
+    dataset: Literal["epic-kitchens-100"] = "epic-kitchens-100"
+    split: Literal["validation", "train"] = "validation"
     source: str
-    k: int = 5
-    options: str = "narration"
-    seed: int = 0
-    limit: int | None = None
+    k: int = Field(5, ge=2, le=26)
+    options: Literal["narration", "label"] = "narration"
+    seed: int = Field(0, ge=0)
+    limit: int | None = Field(None, ge=1)
 
 
 def cards_dir() -> Path:
@@ -52,9 +54,7 @@ def _load_card(path: Path) -> BenchmarkCard:
     try:
         card = BenchmarkCard.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "card"
-        raise ActbenchError.bad_value(path, field, first["msg"].lower(), first.get("input", "")) from None
+        raise ActbenchError.from_validation(path, error, "card") from None
     if card.name != path.stem:
         raise ActbenchError.bad_value(path, "name", f"the file's stem {path.stem!r}", card.name)
     return card
@@ -68,9 +68,10 @@ def load_cards(directory: Path | None = None) -> list[BenchmarkCard]:
 
 
 def get_card(name: str, directory: Path | None = None) -> BenchmarkCard:
-    cards = {c.name: c for c in load_cards(directory)}
-    if name not in cards:
-        close = difflib.get_close_matches(name, list(cards), n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ActbenchError(f"unknown benchmark {name!r}{hint} (known: {', '.join(sorted(cards))})")
-    return cards[name]
+    """The card ``NAME.toml`` (only that file is read, so a broken card elsewhere does not block it)."""
+    directory = directory or cards_dir()
+    path = directory / f"{name}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in directory.glob("*.toml")) if directory.is_dir() else []
+        raise ActbenchError(f"unknown benchmark {name!r}{suggestion(name, known)} (known: {', '.join(known)})")
+    return _load_card(path)

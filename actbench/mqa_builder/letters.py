@@ -13,14 +13,19 @@ True
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 _STREAM = 0x4C455454  # keeps this draw independent of the other seeded steps of a build
 
 
-def arrange(n: int, k: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(answer position per question, slot of each distractor in rank order), both seeded."""
-    rng = np.random.default_rng([seed, _STREAM])
+def arrange(n: int, k: int, *, seed: int, salt: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(answer position per question, slot of each distractor in rank order), both seeded.
+
+    ``salt`` (the source's name) gives benchmarks of the same seed different placements.
+    """
+    rng = np.random.default_rng([seed, _STREAM, zlib.crc32(salt.encode("utf-8"))])
     answer = rng.permutation(np.arange(n) % k)
     others = np.array([[p for p in range(k) if p != a] for a in range(k)], dtype=np.int64)
     shuffle = np.argsort(rng.random((n, k - 1)), axis=1)

@@ -9,7 +9,7 @@ ranking, a class missing from its class list); such classes are never used as di
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -87,10 +87,23 @@ class SourceContext:
     clips: tuple[Clip, ...]  # the clips being built, in annotation-file order
     predictions: Path | None
     seed: int
+    # Set when the source asks for the prediction file, so a file passed to a source that ignores it
+    # is refused instead of being recorded in the manifest as if it had been used.
+    _reads: list = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def read_predictions(self) -> bool:
+        return bool(self._reads)
 
     def require_predictions(self, source: str) -> Path:
+        """The prediction file, checked; the source is noted as one that reads it."""
+        self._reads.append(source)
         if self.predictions is None:
             raise ActbenchError(f"source '{source}' reads a prediction file: pass --predictions FILE")
+        return self.check_predictions()
+
+    def check_predictions(self) -> Path:
+        """The prediction file exists and is not empty (else a one-line error)."""
         if not self.predictions.is_file():
             raise ActbenchError(f"{self.predictions}: file not found (--predictions)")
         if self.predictions.stat().st_size == 0:

@@ -1,8 +1,11 @@
 """The leaderboard: one row per model x benchmark, built from run directories alone (no model needed).
 
-Rows are grouped by benchmark and sorted by accuracy, best first (ties by model name). When several
-run directories hold the same model on the same benchmark, the most recently finished one is used and
-the others are listed as superseded.
+Rows are grouped by benchmark and sorted by accuracy, best first (ties by model name). A row is one
+model (name and arguments) on one benchmark (name and manifest hash) with one seed, limit and rotation
+count; a smoke run with ``--limit`` or another seed is a row of its own. Only when several run
+directories hold exactly the same run is the most recently finished one used, the others listed as
+superseded. Model arguments and limits show in the model column; a benchmark name built twice with
+different contents gets its manifest hash appended.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from actbench.atomic import atomic_write_text
 from actbench.errors import ActbenchError
@@ -36,27 +41,42 @@ class Row:
     cost_usd: float
     run_dir: str
     finished_at: str
+    identity: str  # what makes two run directories the same run
+    manifest_sha256: str
 
 
 def _read_run(run_dir: Path, root: Path) -> Row | None:
     info_path, metrics_path = run_dir / RUN_JSON, run_dir / METRICS
     try:
         info = RunInfo.model_validate_json(info_path.read_bytes())
-    except ValueError as error:
-        raise ActbenchError.bad_value(info_path, "run.json", "a valid run record", str(error).splitlines()[0]) from None
+    except ValidationError as error:
+        raise ActbenchError.from_validation(info_path, error, "run.json") from None
     if info.status != "complete" or not metrics_path.is_file():
         return None  # an unfinished run has no score yet
     try:
         m = json.loads(metrics_path.read_text(encoding="utf-8"))
         status = m["status_counts"]
-        return Row(info.benchmark["name"], info.model["name"], int(m["n"]), float(m["accuracy"]),
+        return Row(info.benchmark["name"], _model_label(info), int(m["n"]), float(m["accuracy"]),
                    float(m["accuracy_ci95"][0]), float(m["accuracy_ci95"][1]), int(status["parse_fail"]),
                    int(status["refused"]), int(status["error"]) + int(status.get("missing", 0)),
                    float(m["latency_s"]["p50"]), float(m["cost_usd"]),
-                   run_dir.relative_to(root).as_posix() or ".", info.finished_at or "")
+                   run_dir.relative_to(root).as_posix(), info.finished_at or "",
+                   json.dumps([info.benchmark, info.model, info.seed, info.limit, info.permutations],
+                              sort_keys=True),
+                   str(info.benchmark.get("manifest_sha256", "")))
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise ActbenchError.bad_value(metrics_path, str(error).strip("'"), "the fields of metrics.json",
                                       "missing or malformed") from None
+
+
+def _model_label(info: RunInfo) -> str:
+    args = ", ".join(f"{k}={v}" for k, v in sorted(info.model.get("args", {}).items()))
+    label = info.model["name"] + (f" [{args}]" if args else "")
+    if info.limit is not None:
+        label += f" (first {info.limit})"
+    if info.permutations:
+        label += f" (+{info.permutations} rotations)"
+    return label
 
 
 def collect(results: Path) -> tuple[list[Row], list[Row]]:
@@ -65,14 +85,18 @@ def collect(results: Path) -> tuple[list[Row], list[Row]]:
     if not results.is_dir():
         raise ActbenchError(f"{results}: not a directory (expected a folder of run directories)")
     rows = [r for p in sorted(results.rglob(RUN_JSON)) if (r := _read_run(p.parent, results))]
-    latest: dict[tuple[str, str], Row] = {}
+    latest: dict[str, Row] = {}
     superseded = []
     for row in sorted(rows, key=lambda r: (r.finished_at, r.run_dir)):
-        key = (row.benchmark, row.model)
-        if key in latest:
-            superseded.append(latest[key])
-        latest[key] = row
-    board = sorted(latest.values(), key=lambda r: (r.benchmark, -r.accuracy, r.model))
+        if row.identity in latest:
+            superseded.append(latest[row.identity])
+        latest[row.identity] = row
+    hashes: dict[str, set[str]] = {}
+    for row in latest.values():
+        hashes.setdefault(row.benchmark, set()).add(row.manifest_sha256)
+    board = [replace(r, benchmark=f"{r.benchmark}@{r.manifest_sha256[:8]}") if len(hashes[r.benchmark]) > 1 else r
+             for r in latest.values()]
+    board.sort(key=lambda r: (r.benchmark, -r.accuracy, r.model, r.run_dir))
     return board, superseded
 
 
@@ -109,14 +133,17 @@ def render_markdown(rows: list[Row], superseded: list[Row] = ()) -> str:
 
 
 def write_leaderboard(results: Path, out: Path | None = None, formats: tuple[str, ...] = ("md", "csv")) -> list[Path]:
+    unknown = [f for f in formats if f not in ("md", "csv")]
+    if unknown:
+        raise ActbenchError.bad_value("--format", "format", "md or csv", unknown[0])
     rows, superseded = collect(results)
     if not rows:
         raise ActbenchError(f"{results}: no finished run directories (run.json + metrics.json) found")
     out = Path(out) if out is not None else Path(results)
+    if out.exists() and not out.is_dir():
+        raise ActbenchError(f"{out}: exists and is not a directory (--out)")
     written = []
     for fmt in formats:
-        if fmt not in ("md", "csv"):
-            raise ActbenchError.bad_value("--format", "format", "md or csv", fmt)
         path = out / f"leaderboard.{fmt}"
         atomic_write_text(path, render_markdown(rows, superseded) if fmt == "md" else render_csv(rows))
         written.append(path)

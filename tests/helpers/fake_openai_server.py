@@ -5,9 +5,10 @@ of the prompt unless a test scripts it), returns usage and, when asked, first-to
 both the "A" and " A" forms. Tests inject faults (429 with Retry-After, 500, a hang, a malformed body,
 401) and read what the server saw (request bodies, headers, the most requests in flight at once).
 
-It is bounded: it serves only between start and stop (a context manager), every connection has a socket
-timeout, every hang ends at ``max_hang_s`` or at stop, whichever comes first, and stop closes the
-connections that are still open.
+It is an asyncio server on a thread of its own (so a test's client and the server share one process),
+and it is bounded: it serves only between start and stop (a context manager), an idle connection is
+closed after ``idle_timeout_s``, every request has a time limit (its latency plus ``max_hang_s`` plus 5 s),
+a hang ends at ``max_hang_s`` or at stop, and stop cancels whatever is still open.
 
 >>> import json, urllib.request
 >>> with FakeOpenAIServer() as server:
@@ -25,17 +26,16 @@ Run standalone (used by perf/api_throughput.py): ``python -m tests.helpers.fake_
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import math
 import re
-import socket
 import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any, Callable
 
 _OPTION_LINE = re.compile(r"^([A-Z])\. ", re.MULTILINE)
@@ -114,20 +114,22 @@ class Seen:
 class FakeOpenAIServer:
     """The server; configure it through the attributes below, before or between requests.
 
-    - ``latency``: seconds slept (non-busy) before each answer;
+    - ``latency``: seconds each answer waits (an asyncio sleep: 32 waiting requests cost nothing);
     - ``reply(body) -> str``: the answer text (default: the hashed letter);
     - ``top_logprobs(body, reply) -> [(token, probability)]``: first-token alternatives;
     - ``logprobs_supported``: False ignores ``logprobs`` in requests (as some servers do);
     - ``usage(body, reply) -> (prompt_tokens, completion_tokens)``;
     - ``inject(kind, ...)``: queue a :class:`Fault`.
+
+    The callables run on the server's thread.
     """
 
     def __init__(self, *, latency: float = 0.0, logprobs_supported: bool = True, max_hang_s: float = 10.0,
-                 socket_timeout_s: float = 10.0, keep_bodies: bool = True):
+                 idle_timeout_s: float = 10.0, keep_bodies: bool = True):
         self.latency = latency
         self.logprobs_supported = logprobs_supported
         self.max_hang_s = max_hang_s
-        self.socket_timeout_s = socket_timeout_s
+        self.idle_timeout_s = idle_timeout_s
         self.keep_bodies = keep_bodies
         self.reply: Callable[[dict], str] = hashed_letter
         self.top_logprobs: Callable[[dict, str], list[tuple[str, float]]] = default_logprobs
@@ -139,35 +141,56 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._connections: set[asyncio.Task] = set()
         self._thread: threading.Thread | None = None
+        self._port = 0
 
     # ---- lifecycle
     def start(self) -> "FakeOpenAIServer":
-        handler = type("Handler", (_Handler,), {"fake": self, "timeout": self.socket_timeout_s})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-openai", daemon=True)
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            loop = self._loop = asyncio.new_event_loop()
+            try:
+                self._server = loop.run_until_complete(
+                    asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=256))
+                self._port = self._server.sockets[0].getsockname()[1]
+            except BaseException as error:  # noqa: BLE001 (reported to the starting thread)
+                failure.append(error)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=serve, name="fake-openai", daemon=True)
         self._thread.start()
+        ready.wait(10)
+        if failure:
+            raise failure[0]
         return self
 
     def stop(self) -> None:
-        if self._httpd is None:
+        if self._loop is None or self._thread is None:
             return
-        self._stopping.set()  # wakes every sleeping handler
-        self._httpd.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-        self._httpd = None
+
+        async def shutdown() -> None:
+            self._server.close()
+            for task in list(self._connections):
+                task.cancel()  # ends hangs and sleeps at once
+            await asyncio.gather(*self._connections, return_exceptions=True)
+            await self._server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop = self._thread = None
 
     def __enter__(self) -> "FakeOpenAIServer":
         return self.start()
@@ -177,7 +200,7 @@ class FakeOpenAIServer:
 
     @property
     def port(self) -> int:
-        return self._httpd.server_address[1]
+        return self._port
 
     @property
     def url(self) -> str:
@@ -189,7 +212,8 @@ class FakeOpenAIServer:
                **options: Any) -> None:
         if kind not in FAULTS:
             raise ValueError(f"fault kind must be one of {FAULTS}, got {kind!r}")
-        self.faults.append(Fault(kind, times, when, **options))
+        with self._lock:
+            self.faults.append(Fault(kind, times, when, **options))
 
     def reset(self) -> None:
         with self._lock:
@@ -197,6 +221,85 @@ class FakeOpenAIServer:
             self.seen.clear()
             self.count = self.max_in_flight = 0
             self.status_counts.clear()
+
+    # ---- serving
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One keep-alive connection: requests one after another until the client closes it."""
+        task = asyncio.current_task()
+        self._connections.add(task)
+        try:
+            while True:
+                try:
+                    request = await asyncio.wait_for(_read_request(reader), self.idle_timeout_s)
+                except (asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+                    return
+                if request is None:
+                    return
+                path, headers, raw = request
+                # Every request has a time limit, whatever the test configured.
+                limit = self.latency + self.max_hang_s + 5.0
+                response = await asyncio.wait_for(self._handle(path, headers, raw), limit)
+                if response is None:  # a hang: the client gave up, or stop() came
+                    return
+                writer.write(response)
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    return
+        except (ConnectionError, asyncio.TimeoutError, asyncio.CancelledError):
+            return
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> bytes | None:
+        if path.rstrip("/") != "/v1/chat/completions":
+            return self._error(404, f"no route {path}", "invalid_request_error")
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return self._error(400, "request body is not JSON", "invalid_request_error")
+        with self._lock:
+            self.count += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if self.keep_bodies:
+                self.seen.append(Seen(body, headers, path, time.monotonic()))
+        try:
+            fault = self._take_fault(body)
+            if fault is not None and fault.kind == "hang":
+                await asyncio.sleep(min(fault.seconds, self.max_hang_s))
+                return None
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if fault is None:
+                return self._response(200, json.dumps(self._completion(body)).encode())
+            if fault.kind == "429":
+                extra = {k: v for k, v in (("Retry-After", fault.retry_after),
+                                           ("retry-after-ms", fault.retry_after_ms)) if v is not None}
+                return self._error(429, fault.message or "Rate limit reached", "rate_limit_exceeded", extra)
+            if fault.kind == "500":
+                return self._error(500, fault.message or "The server had an error", "server_error")
+            if fault.kind == "401":
+                return self._error(401, fault.message or "Incorrect API key provided", "invalid_request_error")
+            if fault.kind == "malformed":
+                return self._response(200, b'{"id": "chatcmpl-broken", "choices": [{"index": 0, "mess')
+            return self._response(200, json.dumps({"id": "chatcmpl-empty", "object": "chat.completion",
+                                                   "created": 0, "model": "m", "choices": []}).encode())
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _response(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> bytes:
+        with self._lock:
+            self.status_counts[status] = self.status_counts.get(status, 0) + 1
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", "Content-Type: application/json",
+                 f"Content-Length: {len(payload)}"]
+        lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+    def _error(self, status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> bytes:
+        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        return self._response(status, json.dumps(body).encode(), headers)
 
     @staticmethod
     def _default_usage(body: dict, reply: str) -> tuple[int, int]:
@@ -212,127 +315,54 @@ class FakeOpenAIServer:
                     return fault
         return None
 
-    def _sleep(self, seconds: float) -> None:
-        self._stopping.wait(min(seconds, self.max_hang_s))
-
     def _completion(self, body: dict) -> dict:
         reply = self.reply(body)
         prompt_tokens, completion_tokens = self.usage(body, reply)
-        with self._lock:
-            number = self.count
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": reply},
                                   "finish_reason": "stop", "logprobs": None}
         if body.get("logprobs") and self.logprobs_supported:
             k = int(body.get("top_logprobs") or 0)
-            alternatives = sorted(self.top_logprobs(body, reply), key=lambda tp: -tp[1])[:k]
+            alternatives = self.top_logprobs(body, reply)
             token = first_token(reply)
-            entry = {"token": token, "logprob": _log(dict(self.top_logprobs(body, reply)).get(token, 0.5)),
+            entry = {"token": token, "logprob": _log(dict(alternatives).get(token, 0.5)),
                      "bytes": list(token.encode()),
                      "top_logprobs": [{"token": t, "logprob": _log(p), "bytes": list(t.encode())}
-                                      for t, p in alternatives]}
+                                      for t, p in sorted(alternatives, key=lambda tp: -tp[1])[:k]]}
             choice["logprobs"] = {"content": [entry], "refusal": None}
-        return {"id": f"chatcmpl-fake-{number}", "object": "chat.completion", "created": int(time.time()),
+        return {"id": f"chatcmpl-fake-{self.count}", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", "fake"), "choices": [choice],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                           "total_tokens": prompt_tokens + completion_tokens}}
 
 
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+            500: "Internal Server Error"}
+_MAX_HEADERS = 100
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes] | None:
+    """One HTTP/1.1 request (path, lower-cased headers, body), or None at a clean end of connection."""
+    line = await reader.readline()
+    if not line:
+        return None
+    method, path, _version = line.decode("latin-1").split()
+    if method != "POST":
+        raise ValueError(f"only POST is served, got {method}")
+    headers: dict[str, str] = {}
+    for _ in range(_MAX_HEADERS):
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        key, _, value = line.decode("latin-1").partition(":")
+        headers[key.strip().lower()] = value.strip()
+    else:
+        raise ValueError("too many headers")
+    body = await reader.readexactly(int(headers.get("content-length") or 0))
+    return path, headers, body
+
+
 def _log(p: float) -> float:
     return math.log(p) if p > 0 else -9999.0
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # the listen backlog: 32 clients connecting at once must not be dropped
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real API servers
-    fake: FakeOpenAIServer
-
-    def setup(self) -> None:
-        super().setup()
-        # No Nagle: a reply's small writes must not wait for the client's delayed ACK (~40 ms).
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.fake._lock:
-            self.fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.fake._lock:
-            self.fake._connections.discard(self.connection)
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
-        with self.fake._lock:
-            self.fake.status_counts[status] = self.fake.status_counts.get(status, 0) + 1
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self._headers_buffer.append(b"\r\n")  # end_headers(), with the body in the same write
-        self._headers_buffer.append(payload)
-        self.flush_headers()
-
-    def _error(self, status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> None:
-        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
-        self._send(status, json.dumps(body).encode(), headers)
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        fake = self.fake
-        if fake._stopping.is_set():
-            self.close_connection = True
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length)
-        if self.path.rstrip("/") != "/v1/chat/completions":
-            self._error(404, f"no route {self.path}", "invalid_request_error")
-            return
-        try:
-            body = json.loads(raw)
-        except json.JSONDecodeError:
-            self._error(400, "request body is not JSON", "invalid_request_error")
-            return
-        with fake._lock:
-            fake.count += 1
-            fake.in_flight += 1
-            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
-            if fake.keep_bodies:
-                fake.seen.append(Seen(body, dict(self.headers.items()), self.path, time.monotonic()))
-        try:
-            fault = fake._take_fault(body)
-            if fault is not None and fault.kind == "hang":
-                fake._sleep(fault.seconds)
-                self.close_connection = True
-                return
-            if fake.latency:
-                fake._sleep(fake.latency)
-            if fault is None:
-                self._send(200, json.dumps(fake._completion(body)).encode())
-            elif fault.kind == "429":
-                headers = {k: v for k, v in (("Retry-After", fault.retry_after),
-                                             ("retry-after-ms", fault.retry_after_ms)) if v is not None}
-                self._error(429, fault.message or "Rate limit reached", "rate_limit_exceeded", headers)
-            elif fault.kind == "500":
-                self._error(500, fault.message or "The server had an error", "server_error")
-            elif fault.kind == "401":
-                self._error(401, fault.message or "Incorrect API key provided", "invalid_request_error")
-            elif fault.kind == "malformed":
-                self._send(200, b'{"id": "chatcmpl-broken", "choices": [{"index": 0, "mess')
-            elif fault.kind == "no_choices":
-                self._send(200, json.dumps({"id": "chatcmpl-empty", "object": "chat.completion",
-                                            "created": 0, "model": "m", "choices": []}).encode())
-        except OSError:  # the client went away (its timeout) or stop() closed the socket
-            self.close_connection = True
-        finally:
-            with fake._lock:
-                fake.in_flight -= 1
 
 
 def main() -> None:

@@ -42,9 +42,11 @@ def test_build_run_report_through_the_cli(mini, tmp_path):
 def test_build_a_named_card_into_the_default_place(mini, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = invoke("build-mqa", "--benchmark", "ek100-mqa-random", "--k", 3, "--data-dir", mini)
+    assert result.exit_code == 2 and "builds the card as it is written" in result.stderr
+    result = invoke("build-mqa", "--benchmark", "ek100-mqa-random", "--data-dir", mini)
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "results/benchmarks/ek100-mqa-random/manifest.json").read_text())
-    assert (manifest["name"], manifest["source"], manifest["k"]) == ("ek100-mqa-random", "random", 3)
+    assert (manifest["name"], manifest["source"], manifest["k"]) == ("ek100-mqa-random", "random", 5)
     result = invoke("run", "--model", "always-a", "--benchmark", "ek100-mqa-random")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "results/runs/ek100-mqa-random/always-a/metrics.json").is_file()

@@ -15,12 +15,12 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 def make_run(root: Path, name: str, model: str, benchmark: str, accuracy: float, *, finished="2026-01-01T00:00:00+00:00",
-             status="complete", parse_fail=0, error=0, p50=0.5, cost=0.0):
+             status="complete", parse_fail=0, error=0, p50=0.5, cost=0.0, limit=None, manifest="0" * 64, args=None):
     d = root / name
     d.mkdir(parents=True)
     (d / "run.json").write_text(json.dumps({
-        "schema_version": 1, "actbench_version": "0.1.0", "model": {"name": model, "args": {}},
-        "benchmark": {"name": benchmark, "manifest_sha256": "0" * 64, "questions": 100}, "seed": 0, "limit": None,
+        "schema_version": 1, "actbench_version": "0.1.0", "model": {"name": model, "args": args or {}},
+        "benchmark": {"name": benchmark, "manifest_sha256": manifest, "questions": 100}, "seed": 0, "limit": limit,
         "versions": {}, "started_at": "2026-01-01T00:00:00+00:00", "finished_at": finished, "status": status}))
     (d / "metrics.json").write_text(json.dumps({
         "n": 100, "accuracy": accuracy, "accuracy_ci95": [max(0.0, accuracy - 5), min(100.0, accuracy + 5)],
@@ -65,3 +65,13 @@ def test_malformed_metrics_are_named(results):
     (results / "a" / "metrics.json").write_text(json.dumps({"n": 3}))
     with pytest.raises(ActbenchError, match=r"a/metrics.json: field 'status_counts': expected the fields of metrics.json, found missing or malformed"):
         collect(results)
+
+
+def test_a_smoke_run_or_another_build_is_a_row_of_its_own(tmp_path):
+    make_run(tmp_path, "full", "random", "b", 20.0, args={"seed": 0})
+    make_run(tmp_path, "smoke", "random", "b", 40.0, args={"seed": 0}, limit=10, finished="2026-03-01T00:00:00+00:00")
+    make_run(tmp_path, "other", "oracle", "b", 100.0, manifest="f" * 64)
+    rows, superseded = collect(tmp_path)
+    assert superseded == []
+    assert [(r.benchmark, r.model) for r in rows] == [
+        ("b@00000000", "random [seed=0] (first 10)"), ("b@00000000", "random [seed=0]"), ("b@ffffffff", "oracle")]

@@ -24,6 +24,7 @@ from typing import Iterable
 
 import numpy as np
 
+from actbench.errors import ActbenchError
 from actbench.mqa_builder.ranking import Ranking, SourceContext
 from actbench.records import Clip
 
@@ -124,6 +125,10 @@ class SequencePrior:
 
 
 def rank(ctx: SourceContext) -> Ranking:
+    if ctx.split == "train":
+        # It learned from the training clips: ranking them would hand it their answers.
+        raise ActbenchError("source 'prior' ranks held-out clips only (it is trained on the train split); "
+                            "use --split validation")
     dataset = ctx.dataset
     model = SequencePrior.from_dataset(dataset)
     everyone = dataset.split(ctx.split)
