@@ -12,7 +12,8 @@ per question, and the ratio of the two rates. Each figure is the best of ``--rep
 are shared; the load average is printed). The first requests of each adapter (connections, imports)
 are made before the clock starts.
 
-Run: ``python perf/api_throughput.py`` from the repository root (needs the ``openai`` package).
+Run: ``python perf/api_throughput.py`` (needs the ``openai`` package; ``openai[aiohttp]`` is faster, see
+``--http-client``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ NOUNS = ["plate", "cup", "knife", "tap", "fridge", "onion", "pan", "spoon", "lid
 def questions(n: int) -> list[Question]:
     out = []
     for i in range(n):
-        options = tuple(f"{VERBS[(i + 3 * k) % len(VERBS)]} {NOUNS[(i * 7 + k) % len(NOUNS)]}" for k in range(5))
+        options = tuple(f"{VERBS[(i + 3 * k) % len(VERBS)]} {NOUNS[(i * 7 + k) % len(NOUNS)]}"
+                        for k in range(5))
         out.append(Question(id=f"P01_{i:05d}", video_id="P01_01", start=float(i), end=float(i) + 2.0,
                             question="", options=options, answer_index=i % 5, answer_letter="ABCDE"[i % 5],
                             option_classes=tuple(f"{k}:{k}" for k in range(5)), source_ranks=(1, 2, 3, 4, 5)))
@@ -51,30 +53,42 @@ def questions(n: int) -> list[Question]:
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    server = subprocess.Popen([sys.executable, "-m", "tests.helpers.fake_openai_server", "--latency", str(latency)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    command = [sys.executable, "-m", "tests.helpers.fake_openai_server", "--latency", str(latency)]
+    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
     return server, server.stdout.readline().strip()
 
 
-def measure(url: str, concurrency: int, qs: list[Question], work: Path) -> dict:
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds used so far by another process (Linux), or 0 when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return 0.0
+
+
+def measure(url: str, concurrency: int, qs: list[Question], work: Path, server_pid: int | None = None,
+            http_client: str = "auto") -> dict:
     """Answer qs like the runner does; the rate, latencies and the client's CPU per question."""
     adapter = openai_adapter(AdapterContext(args={"model": "fake-model", "base_url": url,
-                                                  "concurrency": str(concurrency)}))
+                                                  "http_client": http_client, "concurrency": str(concurrency)}))
     try:
         adapter.answer(questions(concurrency))  # connections and imports, before the clock
         journal = Journal(Path(tempfile.mkstemp(dir=work, suffix=".jsonl")[1]))
         answers = []
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, server_cpu = time.perf_counter(), time.process_time(), process_cpu(server_pid)
         for start in range(0, len(qs), adapter.batch_size):
             batch = adapter.answer(qs[start:start + adapter.batch_size])
             journal.append(answer_to_record(a) for a in batch)
             answers += batch
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        server_cpu = process_cpu(server_pid) - server_cpu
     finally:
         adapter.close()
     assert all(a.status == "ok" for a in answers), {a.status for a in answers}
     latencies = sorted(a.latency_s for a in answers)
     return {"rate": len(qs) / wall, "wall": wall, "cpu_ms": 1000 * cpu / len(qs),
+            "server_cpu_ms": 1000 * server_cpu / len(qs),
             "p50": statistics.median(latencies), "p95": latencies[int(0.95 * (len(latencies) - 1))],
             "batch": adapter.batch_size}
 
@@ -87,6 +101,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--in-process", action="store_true", help="the server on a thread of this process")
+    parser.add_argument("--http-client", default="auto", choices=["auto", "aiohttp", "httpx"])
     args = parser.parse_args()
 
     if args.in_process:
@@ -100,8 +115,10 @@ def main() -> None:
     try:
         runs = {args.concurrency: [], 1: []}
         for _ in range(args.repeat):
-            runs[args.concurrency].append(measure(url, args.concurrency, questions(args.n), work))
-            runs[1].append(measure(url, 1, questions(args.n_serial), work))
+            pid = server.pid if server is not None else None
+            runs[args.concurrency].append(measure(url, args.concurrency, questions(args.n), work, pid,
+                                                  args.http_client))
+            runs[1].append(measure(url, 1, questions(args.n_serial), work, pid, args.http_client))
     finally:
         if server is None:
             fake.stop()
@@ -109,17 +126,18 @@ def main() -> None:
             server.stdin.close()
             server.wait(timeout=30)
 
-    print(f"fake server latency {1000 * args.latency:.0f} ms per request; load average "
-          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; best of {args.repeat}")
+    print(f"fake server latency {1000 * args.latency:.0f} ms per request; http_client={args.http_client}; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; best of {args.repeat}")
     best = {c: max(r, key=lambda m: m["rate"]) for c, r in runs.items()}
     for concurrency, n in ((args.concurrency, args.n), (1, args.n_serial)):
         m = best[concurrency]
         ideal = concurrency / args.latency
         extrapolated = f", 2,000 questions in {args.n / m['rate']:.0f} s" if n != args.n else ""
+        server_cpu = f", server CPU {m['server_cpu_ms']:.2f}" if m["server_cpu_ms"] else ""
         print(f"concurrency {concurrency:>2} (batch {m['batch']}): {n} questions in {m['wall']:.2f} s = "
-              f"{m['rate']:.1f} q/s{extrapolated}; ideal {ideal:.0f} q/s; {100 * m['rate'] / ideal:.0f}% of ideal; "
-              f"latency p50 {1000 * m['p50']:.0f} ms p95 {1000 * m['p95']:.0f} ms; client CPU "
-              f"{m['cpu_ms']:.2f} ms/question")
+              f"{m['rate']:.1f} q/s{extrapolated}; ideal {ideal:.0f} q/s; {100 * m['rate'] / ideal:.0f}% of "
+              f"ideal; latency p50 {1000 * m['p50']:.0f} ms p95 {1000 * m['p95']:.0f} ms; client CPU "
+              f"{m['cpu_ms']:.2f} ms/question{server_cpu}")
         print("   all runs: " + ", ".join(f"{r['rate']:.1f}" for r in runs[concurrency]) + " q/s")
     fraction = best[args.concurrency]["rate"] / (args.concurrency / args.latency)
     print(f"ratio concurrency {args.concurrency} / concurrency 1: "

@@ -30,6 +30,12 @@ def run(
     seed: int = typer.Option(0, help="Seed of the model's random steps and of the bootstrap."),
     resume: bool = typer.Option(False, help="Finish an interrupted run in --out from its journal."),
     model_arg: List[str] = typer.Option([], help="A model argument KEY=VALUE (repeatable)."),
+    model_path: Optional[Path] = typer.Option(None, help="Local weights of a model (same as --model-arg model_path=...)."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, ... for local models."),
+    dtype: Optional[str] = typer.Option(None, help="float32, bfloat16, float16 for local models."),
+    base_url: Optional[str] = typer.Option(None, help="An OpenAI-compatible server for openai:MODEL."),
+    concurrency: Optional[int] = typer.Option(None, help="Requests in flight for API models."),
+    max_cost: Optional[float] = typer.Option(None, help="Stop an API run before it costs more (USD)."),
     permutations: int = typer.Option(0, help="Also ask each question with its options rotated 1..K times "
                                              "(CircularEval accuracy and position bias)."),
     data_dir: Optional[Path] = typer.Option(None, help="Annotation data (default $ACTBENCH_DATA_DIR)."),
@@ -44,8 +50,14 @@ def run(
 
     from actbench.runner import RunSpec, run as run_benchmark
 
+    args = parse_model_args(model_arg)
+    # The common model arguments have flags of their own; they land in the same place.
+    for key, value in (("model_path", model_path), ("device", device), ("dtype", dtype), ("base_url", base_url),
+                       ("concurrency", concurrency), ("max_cost", max_cost)):
+        if value is not None:
+            args[key] = str(value)
     spec = RunSpec(model=model, benchmark=benchmark, out=out, limit=limit, seed=seed, resume=resume,
-                   data_dir=data_dir, model_args=parse_model_args(model_arg), permutations=permutations,
+                   data_dir=data_dir, model_args=args, permutations=permutations,
                    video_root=video_root, n_frames=frames, frame_size=frame_size, video_layout=video_layout)
     bar = tqdm(desc=f"{model}", unit="q", leave=False, dynamic_ncols=True, disable=None)
 

@@ -16,3 +16,14 @@ MODELS.register("oracle", "actbench.model_adapters.baselines:oracle_adapter",
                 summary="reads the answer key: the ceiling row and a test of the pipeline")
 MODELS.register("prior", "actbench.model_adapters.prior_adapter:prior_adapter",
                 summary="the video-free sequence model of actions, choosing the most likely option")
+# Local video MLLMs through transformers (the [hf] extra); weights from the local HF cache or model_path.
+MODELS.register("llava-onevision-0.5b", "actbench.model_adapters.hf_video_mllm:llava_onevision_0_5b_adapter",
+                summary="LLaVA-OneVision 0.5B (llava-hf/llava-onevision-qwen2-0.5b-ov-hf), local, transformers [hf]")
+MODELS.register("llava-onevision-7b", "actbench.model_adapters.hf_video_mllm:llava_onevision_7b_adapter",
+                summary="LLaVA-OneVision 7B (llava-hf/llava-onevision-qwen2-7b-ov-hf), local, transformers [hf]")
+MODELS.register("llava-video-7b", "actbench.model_adapters.hf_video_mllm:llava_video_7b_adapter",
+                summary="LLaVA-Video 7B (llava-hf/LLaVA-Video-7B-Qwen2-hf), local, transformers [hf]")
+MODELS.register("qwen2.5-vl-7b", "actbench.model_adapters.hf_video_mllm:qwen2_5_vl_7b_adapter",
+                summary="Qwen2.5-VL 7B Instruct (Qwen/Qwen2.5-VL-7B-Instruct), local, transformers [hf]")
+MODELS.register("internvl3-8b", "actbench.model_adapters.hf_video_mllm:internvl3_8b_adapter",
+                summary="InternVL3 8B (OpenGVLab/InternVL3-8B-hf), local, transformers [hf]")

@@ -17,10 +17,12 @@ tokenizers such as Qwen2's have both): the probability mass of the letter howeve
 merge as the API adapter's ``letter_from_logprobs``. ``mode=generate``: greedy decoding of
 ``max_new_tokens`` tokens, parsed by :func:`~actbench.model_adapters.answer_parser.parse_answer`.
 
-Frames come from ``frame_source(question)``, injected by the caller (the runner's frame sampler, or a
-test's synthetic frames): it returns a uint8 ``(N, H, W, 3)`` array, a list of ``(H, W, 3)`` frames, an
-object with ``frames`` and ``error`` (the sampler's ``FrameResult``), or None. A question without frames
-gets status ``error`` with the reason, unless ``blind=true`` asks for the text-only prompt.
+Frames: the adapter sets ``uses_frames``, so the runner samples the run's frames and calls
+``answer(questions, frames=[...])`` with one uint8 ``(N, H, W, 3)`` array per question. Without them it
+asks ``frame_source(question)``, a callable given at construction (a test's synthetic frames), which
+returns such an array, a list of ``(H, W, 3)`` frames, an object with ``frames`` and ``error`` (the
+sampler's ``FrameResult``), or None. A question without usable frames gets status ``error`` with the
+reason. ``blind=true`` asks the text-only prompt and no frames (``uses_frames`` is then False).
 
 Model arguments (``--model-arg KEY=VALUE``): model_path, cache_dir, device (auto | cpu | cuda | cuda:N |
 mps), dtype (auto | float32 | bfloat16 | float16), batch_size, mode (score | generate), max_new_tokens,
@@ -116,14 +118,24 @@ class HFVideoMLLM:
             "chat_template": self.template_source,
             "letter_forms": {k: [self.tokenizer.decode([i]) for i in v] for k, v in self.letter_ids.items()
                              if k in LETTERS[:5]},
-            "frames": describe_frames() if callable(describe_frames) else (
-                None if self.frame_source is None else getattr(self.frame_source, "__name__", "custom")),
             "device": str(self.model.device), "torch_dtype": str(self.model.dtype).replace("torch.", ""),
             "transformers": transformers.__version__, "torch": torch.__version__,
         })
+        if self.frame_source is not None:  # else the runner passes frames and records their sampling
+            args["frame_source"] = describe_frames() if callable(describe_frames) else getattr(
+                self.frame_source, "__name__", "custom")
         return {"name": self.name, "args": args}
 
-    def answer(self, questions: Sequence[Question]) -> list[Answer]:
+    @property
+    def uses_frames(self) -> bool:
+        """True: the runner samples the run's frames and passes them to :meth:`answer` (unless blind)."""
+        return not self.args.blind
+
+    def answer(self, questions: Sequence[Question], frames: Sequence[Any] | None = None) -> list[Answer]:
+        """One answer per question; ``frames`` (one uint8 ``(N, H, W, 3)`` array per question, from the
+        runner) take the place of ``frame_source``."""
+        if frames is not None and len(frames) != len(questions):
+            raise ValueError(f"{len(frames)} frame arrays for {len(questions)} questions")
         out: dict[int, Answer] = {}
         # Questions wait in a group until it holds batch_size of them: one forward pass needs stackable
         # pixels (LLaVA-OneVision: same frame count and size), and at most one batch of pixels is held.
@@ -131,7 +143,7 @@ class HFVideoMLLM:
         for i, q in enumerate(questions):
             t0 = time.perf_counter()
             try:
-                text, encoded = self._prompt(q)
+                text, encoded = self._prompt(q, None if frames is None else frames[i])
             except _NoFrames as exc:
                 out[i] = Answer(q.id, None, "error", _short(str(exc)), time.perf_counter() - t0)
                 continue
@@ -161,30 +173,36 @@ class HFVideoMLLM:
                                 f"video placeholder {self.family.placeholder!r} {found} times for one video, "
                                 "expected once")
 
-    def _prompt(self, q: Question) -> tuple[str, Any]:
+    def _prompt(self, q: Question, given: Any = None) -> tuple[str, Any]:
         if self.args.blind:
             return self.prompt_text(q, with_video=False), None
-        frames = self._frames(q)
+        frames = self._frames(q, given)
         encoded = self.family.encode(frames, float(q.start), float(q.end))
         return self.prompt_text(q).replace(self.family.placeholder, encoded.text, 1), encoded
 
-    def _frames(self, q: Question) -> np.ndarray:
-        if self.frame_source is None:
+    def _frames(self, q: Question, given: Any = None) -> np.ndarray:
+        if given is not None:
+            got = given
+        elif self.frame_source is None:
             raise _NoFrames("no video frames: this run has no frame source (give a video root, or "
                             "blind=true for the text-only prompt)")
-        try:
-            got = self.frame_source(q)
-        except ActbenchError:  # the run cannot read any video (no decoder installed): stop it
-            raise
-        except Exception as exc:  # a broken video must not stop the run
-            raise _NoFrames(f"frames: {type(exc).__name__}: {exc}") from None
+        else:
+            try:
+                got = self.frame_source(q)
+            except ActbenchError:  # the run cannot read any video (no decoder installed): stop it
+                raise
+            except Exception as exc:  # a broken video must not stop the run
+                raise _NoFrames(f"frames: {type(exc).__name__}: {exc}") from None
         if got is not None and hasattr(got, "error") and hasattr(got, "frames"):
             if got.error:
                 raise _NoFrames(str(got.error))
             got = got.frames
         if got is None:
             raise _NoFrames(f"no frames for video {q.video_id} [{q.start}, {q.end}]")
-        frames = np.stack(got) if isinstance(got, (list, tuple)) else np.asarray(got)
+        try:
+            frames = np.stack(got) if isinstance(got, (list, tuple)) else np.asarray(got)
+        except ValueError as exc:  # frames of different sizes
+            raise _NoFrames(f"frames: {exc}") from None
         if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0 or frames.dtype != np.uint8:
             raise _NoFrames(f"frames must be uint8 (N, H, W, 3) with N >= 1, found {frames.dtype} "
                             f"{tuple(frames.shape)}")

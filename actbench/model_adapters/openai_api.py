@@ -1,7 +1,7 @@
 """GPT-4o, GPT-4o-mini and any OpenAI-compatible server (vLLM, SGLang, llama.cpp) answering MQA questions.
 
 Built on the official ``openai`` client (``AsyncOpenAI``, the ``[api]`` extra). Each question is one chat
-request: the frames (when a frame source is set) as base64 JPEG data URLs, then LLaVAction's prompt. The
+request: the frames (when the runner passes them) as base64 JPEG data URLs, then LLaVAction's prompt. The
 letter comes from the first token's ``top_logprobs`` when the endpoint returns them (renormalised over
 the question's letters, "A" and " A" merged), otherwise from the reply text through ``parse_answer``.
 
@@ -20,11 +20,11 @@ Model arguments (``--model-arg KEY=VALUE``): model (``openai`` only), base_url, 
 perspective (egocentric | allocentric), detail (auto | low | high), jpeg_quality, max_tokens,
 temperature, logprobs, top_logprobs, structured_output (off | guided_choice | structured_outputs; vLLM,
 needs base_url), concurrency, timeout, max_retries, backoff, max_cost, prices (a TOML/JSON price file),
-http_client (auto | aiohttp | httpx; auto takes aiohttp when ``openai[aiohttp]`` is installed).
+http_client (auto | aiohttp | httpx; auto takes aiohttp when ``openai[aiohttp]`` is installed), text_only.
 
 >>> adapter = OpenAIAdapter("gpt-4o", OpenAIArgs(model="gpt-4o", concurrency=4), api_key="sk-doc-0000")
 >>> adapter.batch_size, adapter.describe()["args"]["concurrency"], "sk-doc" in str(adapter.describe())
-(16, 4, False)
+(32, 4, False)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import re
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from actbench.errors import ActbenchError
 from actbench.model_adapters.answer_parser import parse_answer
 from actbench.model_adapters.base import AdapterContext
-from actbench.model_adapters.pricing import Price, price_for, price_table
+from actbench.model_adapters.pricing import CostBudget, Price, price_for, price_table
 from actbench.prompts import PERSPECTIVES, format_mqa
 from actbench.records import Answer, Question
 
@@ -57,17 +57,15 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 BUDGET_EXHAUSTED = "budget exhausted"
 MAX_RETRY_AFTER_S = 120.0  # a server asking for a longer wait is treated as a failure, not obeyed
 MAX_BACKOFF_S = 60.0
-BATCH_PER_SLOT = 4  # batch_size = 4 x concurrency: the pipeline drains once per batch, not per question
+# batch_size = 8 x concurrency: the pipeline fills and drains once per batch (at 4x, that cost ~10% of the
+# throughput against the 100 ms test server); a hard kill loses at most one batch (Ctrl-C loses none,
+# see answer()).
+BATCH_PER_SLOT = 8
 # The first wave of a batch is spread over time (see _answer_all), by at most this many times the CPU one
 # question costs the client: enough to break the wave, negligible (~0.1 s) against real APIs' latencies.
 _SPREAD_CPU_FACTOR = 4
 _REASON_CHARS = 300
-# Before any usage is known, a request's input is bounded by its UTF-8 bytes (every token covers at least
-# one byte) and each image by OpenAI's tile formula times 34 (gpt-4o-mini bills images at ~33x tokens).
-_IMAGE_TOKEN_SAFETY = 34
-_INPUT_MARGIN = 1.25  # once usage is known: the largest input seen so far, plus 25%
 
-FrameSource = Callable[[Question], "Sequence[np.ndarray] | np.ndarray | None"]
 
 
 class OpenAIArgs(BaseModel):
@@ -92,39 +90,57 @@ class OpenAIArgs(BaseModel):
     max_cost: float | None = Field(None, gt=0.0)
     prices: str | None = None
     http_client: Literal["auto", "aiohttp", "httpx"] = "auto"
+    text_only: bool = False  # True: never ask the runner for frames (a language-prior baseline)
 
 
 class OpenAIAdapter:
     """Answers questions through the chat-completions API; see the module docstring."""
 
-    def __init__(self, name: str, args: OpenAIArgs, *, api_key: str, seed: int = 0,
-                 frame_source: FrameSource | None = None):
+    def __init__(self, name: str, args: OpenAIArgs, *, api_key: str, seed: int = 0):
         self.name = name
         self.args = args
         self.seed = seed
         self.batch_size = BATCH_PER_SLOT * args.concurrency
-        self.frame_source = frame_source  # the video helper's sampler plugs in here
+        # The runner samples frames for adapters that use them (--video-root) and passes them to answer().
+        self.uses_frames = not args.text_only
         table = price_table(args.prices)
         self.price: Price | None = price_for(args.model, table)
         if args.max_cost is not None and self.price is None:
-            raise ActbenchError.bad_value("--model-arg", "max_cost", f"a model with a price (add '{args.model}' "
-                                          "to a price file given as prices=PATH)", args.max_cost)
+            raise ActbenchError.bad_value("--model-arg", "max_cost", f"a model with a price (add "
+                                          f"'{args.model}' to a price file given as prices=PATH)", args.max_cost)
         if args.structured_output != "off" and args.base_url is None:
             raise ActbenchError.bad_value("--model-arg", "structured_output",
                                           "off unless base_url names a vLLM server", args.structured_output)
-        self.spent_usd = 0.0  # the runner may preload what a resumed run already spent
-        self.budget_exhausted = False
+        self.budget = CostBudget(args.max_cost, self.price, max_output_tokens=args.max_tokens,
+                                 detail=args.detail)
         self.stats = {"requests": 0, "retries": 0, "rate_limited": 0, "retry_wait_s": 0.0}
         self._api_key = api_key
         self._rng = random.Random(seed)
         self._runner: asyncio.Runner | None = None
         self._client: Any = None
         self._pause_until = 0.0
-        self._budget: _Budget | None = None
+        self._completed: dict[str, Answer] = {}  # this batch's answers so far
         self._latency_ewma = 0.0  # seconds per request, from the answers so far
         self._cpu_per_question = 0.0  # this process's CPU seconds per question, from the last batch
-        self._holder: list[asyncio.Runner | None] = [None]
-        weakref.finalize(self, _close_runner, self._holder)  # a forgotten close() leaves no open loop
+        self._holder: list[Any] = [None, None]  # the loop and the client, for the finalizer
+        weakref.finalize(self, _close_loop, self._holder)  # a forgotten close() leaves nothing open
+
+    @property
+    def spent_usd(self) -> float:
+        """Dollars spent by this adapter; a runner resuming a run may preload what the journal spent."""
+        return self.budget.spent
+
+    @spent_usd.setter
+    def spent_usd(self, value: float) -> None:
+        self.budget.spent = float(value)
+
+    @property
+    def budget_exhausted(self) -> bool:
+        """True once max_cost left no room for another question (then every answer is 'budget exhausted')."""
+        return self.budget.exhausted
+
+    def __repr__(self) -> str:  # never the key
+        return f"OpenAIAdapter({self.name!r})"
 
     # ---- the adapter protocol
     def describe(self) -> dict[str, Any]:
@@ -132,31 +148,37 @@ class OpenAIAdapter:
         args["base_url"] = _public_url(self.args.base_url or DEFAULT_BASE_URL)
         args["price_usd_per_1m"] = self.price.model_dump() if self.price else None
         args["seed"] = self.seed
-        describe_frames = getattr(self.frame_source, "describe", None)
-        args["frames"] = describe_frames() if callable(describe_frames) else (
-            None if self.frame_source is None else getattr(self.frame_source, "__name__", "custom"))
         return {"name": self.name, "args": args}
 
-    def answer(self, questions: Sequence[Question]) -> list[Answer]:
+    def answer(self, questions: Sequence[Question],
+               frames: Sequence[np.ndarray | Sequence[np.ndarray] | None] | None = None) -> list[Answer]:
+        """One answer per question, in order; ``frames``: per question, uint8 frames (N x H x W x 3) or None
+        (text only). On Ctrl-C the KeyboardInterrupt carries the answers that were complete as
+        ``partial_answers`` (in batch order), so that a runner can journal them."""
         questions = list(questions)
         if not questions:
             return []
+        if frames is not None and len(frames) != len(questions):
+            raise ValueError(f"{len(frames)} frame sets for {len(questions)} questions")
+        per_question = list(frames) if frames is not None else [None] * len(questions)
+        self._completed = {}
         try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return self._loop().run(self._answer_all(questions))
-        # Called from inside an event loop (a notebook): run ours in a worker thread.
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(lambda: self._loop().run(self._answer_all(questions))).result()
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return self._loop().run(self._answer_all(questions, per_question))
+            # Called from inside an event loop (a notebook): run ours in a worker thread.
+            with ThreadPoolExecutor(1) as pool:
+                job = pool.submit(lambda: self._loop().run(self._answer_all(questions, per_question)))
+                return job.result()
+        except KeyboardInterrupt as interrupt:
+            interrupt.partial_answers = [self._completed[q.id] for q in questions if q.id in self._completed]
+            raise
 
     def close(self) -> None:
-        if self._runner is not None:
-            if self._client is not None:
-                self._runner.run(self._client.close())
-                self._client = None
-            self._runner.close()
-            self._runner = self._holder[0] = None
-            self._budget = None
+        """Close the HTTP client and the event loop (also done when the adapter is garbage-collected)."""
+        _close_loop(self._holder)
+        self._runner = self._client = None
 
     def __enter__(self) -> "OpenAIAdapter":
         return self
@@ -177,31 +199,35 @@ class OpenAIAdapter:
 
             # max_retries=0: retries are ours (Retry-After honoured and counted). The base URL is always
             # explicit so that an OPENAI_BASE_URL in the environment cannot silently redirect a run.
-            self._client = AsyncOpenAI(api_key=self._api_key, base_url=self.args.base_url or DEFAULT_BASE_URL,
-                                       timeout=self.args.timeout, max_retries=0,
-                                       http_client=_http_client(self.args.http_client, self.args.timeout))
+            self._client = self._holder[1] = AsyncOpenAI(
+                api_key=self._api_key, base_url=self.args.base_url or DEFAULT_BASE_URL, timeout=self.args.timeout,
+                max_retries=0, http_client=_http_client(self.args.http_client, self.args.timeout))
         return self._client
 
-    async def _answer_all(self, questions: list[Question]) -> list[Answer]:
-        if self._budget is None:
-            self._budget = _Budget(self)
+    async def _answer_all(self, questions: list[Question], frames: list[Any]) -> list[Answer]:
         semaphore = asyncio.Semaphore(self.args.concurrency)
         # Requests that start together come back together and queue for the CPU, and the batch then moves
         # in waves (at concurrency 32 against a 100 ms server, ~50% of the ideal rate). Spreading the first
         # wave over one latency, capped at a few CPU-times per question, keeps the pipeline smooth.
         gap = min(self._latency_ewma / self.args.concurrency, _SPREAD_CPU_FACTOR * self._cpu_per_question)
         cpu0 = time.process_time()
+        delays = [gap * i if i < self.args.concurrency else 0.0 for i in range(len(questions))]
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._answer_one(q, semaphore, gap * i if i < self.args.concurrency
-                                                            else 0.0)) for i, q in enumerate(questions)]
+                tasks = [group.create_task(self._answer_one(q, f, semaphore, delay))
+                         for q, f, delay in zip(questions, frames, delays)]
         except BaseExceptionGroup as errors:  # a fatal error (bad key, unknown model) stops the run
             fatal = [e for e in errors.exceptions if isinstance(e, ActbenchError)]
             raise (fatal[0] if fatal else errors.exceptions[0]) from None
         self._cpu_per_question = (time.process_time() - cpu0) / len(questions)
         return [t.result() for t in tasks]
 
-    async def _answer_one(self, q: Question, semaphore: asyncio.Semaphore, delay: float) -> Answer:
+    async def _answer_one(self, q: Question, frames: Any, semaphore: asyncio.Semaphore, delay: float) -> Answer:
+        answer = self._completed[q.id] = await self._answer_one_inner(q, frames, semaphore, delay)
+        return answer
+
+    async def _answer_one_inner(self, q: Question, frames: Any, semaphore: asyncio.Semaphore,
+                                delay: float) -> Answer:
         async with semaphore:
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -209,11 +235,11 @@ class OpenAIAdapter:
             if self.budget_exhausted:
                 return self._budget_answer(q)
             try:
-                images = await self._images(q)
-            except Exception as error:  # a missing or unreadable video fails this question only
+                images = [] if frames is None else await asyncio.to_thread(self._encode, frames)
+            except Exception as error:  # a frame that cannot be encoded fails this question only
                 return self._error(q, f"frames: {type(error).__name__}: {error}", 0.0, 0, t0)
             prompt = format_mqa(PERSPECTIVES[self.args.perspective], q.options)
-            reserved = await self._budget.admit(prompt, images)
+            reserved = await self.budget.admit(len(prompt.encode("utf-8")), [(w, h) for _, w, h in images])
             if reserved is None:
                 return self._budget_answer(q)
             cost = tokens_in = 0.0
@@ -227,16 +253,11 @@ class OpenAIAdapter:
                 cost, tokens_in = answer.cost_usd, answer.tokens_in
                 return answer
             finally:
-                await self._budget.settle(reserved, cost, int(tokens_in))
+                await self.budget.settle(reserved, cost, int(tokens_in))
 
-    async def _images(self, q: Question) -> list[tuple[str, int, int]]:
-        """(data URL, width, height) per frame; none without a frame source."""
-        if self.frame_source is None:
-            return []
-        frames = await asyncio.to_thread(self.frame_source, q)
-        if frames is None:
-            return []
-        return await asyncio.to_thread(lambda: [encode_jpeg(f, self.args.jpeg_quality) for f in frames])
+    def _encode(self, frames: Any) -> list[tuple[str, int, int]]:
+        """(data URL, width, height) per frame (in a worker thread: JPEG encoding releases the GIL)."""
+        return [encode_jpeg(frame, self.args.jpeg_quality) for frame in frames]
 
     def _request_body(self, q: Question, prompt: str, images: list[tuple[str, int, int]]) -> dict[str, Any]:
         if images:
@@ -272,8 +293,8 @@ class OpenAIAdapter:
                 async with asyncio.timeout(self.args.timeout):  # a bound on the whole attempt
                     # The client's documented raw form (client.post, as for undocumented endpoints): the
                     # same auth, HTTP, errors and timeout as chat.completions.create, minus its per-call
-                    # parameter transform and response model, which cost ~1 ms of CPU per request and
-                    # capped throughput at ~60% of the ideal at concurrency 32 (perf/api_throughput.py).
+                    # parameter transform and response model: ~1 ms of CPU per request, a third of the
+                    # client's cost, which shows at concurrency 32 (perf/api_throughput.py).
                     completion = await client.post("/chat/completions", body=body, cast_to=object)
                 if not isinstance(completion, dict):
                     raise ValueError(f"expected a JSON object, got {type(completion).__name__}")
@@ -284,9 +305,9 @@ class OpenAIAdapter:
                 status = error.status_code
                 message = self._redact(_error_message(error))
                 if status in (401, 403, 404) or getattr(error, "code", None) == "insufficient_quota":
+                    hint = f" (the key comes from ${self.args.api_key_env})" if status == 401 else ""
                     raise ActbenchError(f"model '{self.name}': HTTP {status} from "
-                                        f"{_public_url(self.args.base_url or DEFAULT_BASE_URL)}: {message}"
-                                        + (f" (the key comes from ${self.args.api_key_env})" if status == 401 else ""))
+                                        f"{_public_url(self.args.base_url or DEFAULT_BASE_URL)}: {message}{hint}")
                 reason = f"HTTP {status}: {message}"
                 should_retry = error.response.headers.get("x-should-retry")
                 if not (status in (408, 409, 429) or status >= 500) or should_retry == "false":
@@ -309,7 +330,8 @@ class OpenAIAdapter:
                 wait = retry_after * (1 + 0.1 * self._rng.random())  # a little spread: no thundering herd
                 self._pause_until = max(self._pause_until, time.monotonic() + wait)
             else:
-                wait = min(MAX_BACKOFF_S, self.args.backoff * 2 ** (attempts - 1)) * (0.5 + 0.5 * self._rng.random())
+                wait = min(MAX_BACKOFF_S, self.args.backoff * 2 ** (attempts - 1))
+                wait *= 0.5 + 0.5 * self._rng.random()
             self.stats["retries"] += 1
             self.stats["retry_wait_s"] += wait
             await asyncio.sleep(wait)
@@ -377,58 +399,6 @@ class _Failure:
         self.reason, self.latency, self.attempts = reason, latency, attempts
 
 
-class _Budget:
-    """Admits a request only when spent + reserved (in flight) + its estimate fit under max_cost."""
-
-    def __init__(self, adapter: OpenAIAdapter):
-        self.adapter = adapter
-        self.max_cost = adapter.args.max_cost
-        self.reserved = 0.0
-        self.in_flight = 0
-        self.max_tokens_in = 0  # the largest input seen; 0 until the first usage comes back
-        self.condition = asyncio.Condition()
-
-    def estimate(self, prompt: str, images: list[tuple[str, int, int]]) -> float:
-        args, price = self.adapter.args, self.adapter.price
-        if self.max_tokens_in:
-            tokens_in = math.ceil(_INPUT_MARGIN * self.max_tokens_in)
-        else:
-            tokens_in = len(prompt.encode("utf-8")) + 16 + _IMAGE_TOKEN_SAFETY * sum(
-                image_tokens(w, h, args.detail) for _, w, h in images)
-        return price.cost(tokens_in, args.max_tokens)
-
-    async def admit(self, prompt: str, images: list[tuple[str, int, int]]) -> float | None:
-        """The reserved amount, or None when the budget is spent (then it stays spent)."""
-        if self.max_cost is None:
-            return 0.0
-        async with self.condition:
-            while True:
-                if self.adapter.budget_exhausted:
-                    return None
-                # Until one usage is known, one request at a time: it calibrates the estimate.
-                if self.in_flight == 0 or self.max_tokens_in:
-                    estimate = self.estimate(prompt, images)
-                    if self.adapter.spent_usd + self.reserved + estimate <= self.max_cost:
-                        self.reserved += estimate
-                        self.in_flight += 1
-                        return estimate
-                    if self.in_flight == 0:
-                        self.adapter.budget_exhausted = True
-                        self.condition.notify_all()
-                        return None
-                await self.condition.wait()
-
-    async def settle(self, reserved: float | None, cost: float, tokens_in: int) -> None:
-        self.adapter.spent_usd += cost
-        if self.max_cost is None or reserved is None:
-            return
-        async with self.condition:
-            self.reserved -= reserved
-            self.in_flight -= 1
-            self.max_tokens_in = max(self.max_tokens_in, tokens_in)
-            self.condition.notify_all()
-
-
 def letter_from_logprobs(choice: dict, letters: Sequence[str]) -> tuple[str, dict[str, float]] | None:
     """The letter with the most first-token probability ("A" and " A" merged, renormalised over the
     valid letters), or None when there are no logprobs or the reply does not start with a letter.
@@ -485,17 +455,6 @@ def encode_jpeg(frame: np.ndarray, quality: int = 90) -> tuple[str, int, int]:
     return url, int(array.shape[1]), int(array.shape[0])
 
 
-def image_tokens(width: int, height: int, detail: str) -> int:
-    """GPT-4o's image tokens: 85 at low detail; else 85 + 170 per 512-px tile after OpenAI's resizing."""
-    if detail == "low":
-        return 85
-    scale = min(1.0, 2048 / max(width, height))
-    width, height = width * scale, height * scale
-    scale = min(1.0, 768 / min(width, height))
-    width, height = width * scale, height * scale
-    return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
-
-
 def parse_retry_after(headers: Any) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
     for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
@@ -534,7 +493,8 @@ def _http_client(choice: str, timeout: float) -> Any:
         return DefaultAioHttpClient(timeout=timeout)
     except (ImportError, RuntimeError):  # an older openai, or the aiohttp extra not installed
         if choice == "aiohttp":
-            raise ActbenchError("http_client=aiohttp needs the aiohttp extra: pip install 'openai[aiohttp]'") from None
+            raise ActbenchError("http_client=aiohttp needs the aiohttp extra: "
+                                "pip install 'openai[aiohttp]'") from None
         return None
 
 
@@ -546,13 +506,17 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _close_runner(holder: list) -> None:
-    runner = holder[0]
-    if runner is not None:
-        try:
-            runner.close()
-        except Exception:
-            pass
+def _close_loop(holder: list) -> None:
+    runner, client = holder
+    holder[:] = [None, None]
+    if runner is None:
+        return
+    try:
+        if client is not None:
+            runner.run(client.close())
+    except Exception:  # from inside another running loop (a finalizer at an odd time): skip the client
+        pass
+    runner.close()
 
 
 # ---- factories (the MODELS registry points here)

@@ -11,7 +11,7 @@ the ``prices`` model argument::
     cached_input_per_1m = 1.25   # optional; cached prompt tokens, defaults to the input price
 
 A model missing from both has no price (``None``): its cost is reported as 0 and ``max_cost`` cannot be
-enforced for it.
+enforced for it. :class:`CostBudget` enforces ``max_cost`` over concurrent requests.
 
 >>> price = price_for("gpt-4o")
 >>> price.cost(tokens_in=1_000, tokens_out=10)   # 1000 * 2.50e-6 + 10 * 10.00e-6
@@ -22,10 +22,12 @@ True
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import tomllib
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -105,3 +107,106 @@ def price_table(override: str | Path | None = None) -> dict[str, Price]:
 def price_for(model: str, table: Mapping[str, Price] | None = None) -> Price | None:
     """The price of ``model`` (exact name), or None when the table does not know it."""
     return (BUILTIN_PRICES if table is None else table).get(model)
+
+
+# Before any usage is known, a request's input is bounded by its UTF-8 bytes (every token covers at least
+# one byte) and each image by GPT-4o's tile formula times 34 (gpt-4o-mini bills images at ~33x the tokens).
+_IMAGE_TOKEN_SAFETY = 34
+_INPUT_MARGIN = 1.25  # once usage is known: the largest input seen so far, plus 25%
+
+
+def image_tokens(width: int, height: int, detail: str) -> int:
+    """GPT-4o's tokens for one image: 85 at low detail, else 85 + 170 per 512-px tile after OpenAI's
+    resizing (to fit 2048 x 2048, then the short side to 768).
+
+    >>> image_tokens(1024, 1024, "high"), image_tokens(2048, 4096, "high"), image_tokens(1920, 1080, "low")
+    (765, 1105, 85)
+    """
+    if detail == "low":
+        return 85
+    scale = min(1.0, 2048 / max(width, height))
+    width, height = width * scale, height * scale
+    scale = min(1.0, 768 / min(width, height))
+    width, height = width * scale, height * scale
+    return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
+
+
+class CostBudget:
+    """Never lets concurrent requests spend more than ``max_cost`` dollars (None: no limit).
+
+    A request is admitted when the spent cost, the reservations of the requests in flight and its own
+    estimate (input as above, output at ``max_output_tokens``) fit under the limit; it waits while
+    requests in flight may still release enough; when nothing is in flight and it still does not fit,
+    the budget is exhausted for good. The first request goes alone: its usage calibrates the estimates.
+
+    >>> budget = CostBudget(0.0025, Price(input_per_1m=1.0, output_per_1m=1.0), max_output_tokens=10)
+    >>> async def one():
+    ...     reserved = await budget.admit(prompt_bytes=400, image_sizes=[])
+    ...     if reserved is not None:
+    ...         await budget.settle(reserved, cost=0.001001, tokens_in=1000)
+    ...     return reserved is not None
+    >>> [asyncio.run(one()) for _ in range(4)], round(budget.spent, 6), budget.exhausted
+    ([True, True, False, False], 0.002002, True)
+    """
+
+    def __init__(self, max_cost: float | None, price: Price | None, *, max_output_tokens: int,
+                 detail: str = "auto"):
+        if max_cost is not None and price is None:
+            raise ValueError("a budget needs a price")
+        self.max_cost = max_cost
+        self.price = price
+        self.max_output_tokens = max_output_tokens
+        self.detail = detail
+        self.spent = 0.0  # a resumed run may preload what it already spent
+        self.exhausted = False
+        self.reserved = 0.0
+        self.in_flight = 0
+        self.max_tokens_in = 0  # the largest input seen; 0 until the first usage comes back
+        self._condition: asyncio.Condition | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def estimate(self, prompt_bytes: int, image_sizes: Sequence[tuple[int, int]]) -> float:
+        if self.max_tokens_in:
+            tokens_in = math.ceil(_INPUT_MARGIN * self.max_tokens_in)
+        else:
+            tokens_in = prompt_bytes + 16 + _IMAGE_TOKEN_SAFETY * sum(
+                image_tokens(w, h, self.detail) for w, h in image_sizes)
+        return self.price.cost(tokens_in, self.max_output_tokens)
+
+    def _condition_here(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()
+        if self._condition is None or self._loop is not loop:
+            self._condition, self._loop = asyncio.Condition(), loop
+        return self._condition
+
+    async def admit(self, prompt_bytes: int, image_sizes: Sequence[tuple[int, int]]) -> float | None:
+        """The amount reserved for this request, or None when the budget is spent."""
+        if self.max_cost is None:
+            return 0.0
+        condition = self._condition_here()
+        async with condition:
+            while not self.exhausted:
+                if self.in_flight == 0 or self.max_tokens_in:
+                    estimate = self.estimate(prompt_bytes, image_sizes)
+                    if self.spent + self.reserved + estimate <= self.max_cost:
+                        self.reserved += estimate
+                        self.in_flight += 1
+                        return estimate
+                    if self.in_flight == 0:
+                        self.exhausted = True
+                        condition.notify_all()
+                        break
+                await condition.wait()
+        return None
+
+    async def settle(self, reserved: float, cost: float, tokens_in: int) -> None:
+        """Record an admitted request's actual cost (0 when it failed) and release its reservation."""
+        self.spent += cost
+        if self.max_cost is None:
+            return
+        condition = self._condition_here()
+        async with condition:
+            self.reserved -= reserved
+            self.in_flight -= 1
+            self.max_tokens_in = max(self.max_tokens_in, tokens_in)
+            condition.notify_all()

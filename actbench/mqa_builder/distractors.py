@@ -32,6 +32,7 @@ from actbench.errors import ActbenchError
 NO_TEXT = -1
 SKIP_REASONS = ("no_text", "same_as_answer", "same_as_option")
 _EXTRA_WINDOW = 8
+_BLOCK = 256  # rows per block of the window search
 
 TextIds = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -66,11 +67,17 @@ def _window(scores: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     """
     n, a = scores.shape
     lowest_ranked = np.nextafter(np.float32(-np.inf), np.float32(0))  # -inf means "not ranked"
-    if m >= a:
-        kth = np.full(n, lowest_ranked, dtype=np.float32)
-    else:
-        kth = np.maximum(np.partition(scores, a - m, axis=1)[:, a - m], lowest_ranked)
-    rows, cols = np.nonzero(scores >= kth[:, None])
+    found_rows, found_cols = [], []
+    for first in range(0, n, _BLOCK):  # blocks of rows stay in cache between the three passes
+        block = scores[first:first + _BLOCK]
+        if m >= a:
+            kth = np.full(len(block), lowest_ranked, dtype=np.float32)
+        else:
+            kth = np.maximum(np.partition(block, a - m, axis=1)[:, a - m], lowest_ranked)
+        r, c = np.nonzero(block >= kth[:, None])
+        found_rows.append(r + first)
+        found_cols.append(c)
+    rows, cols = np.concatenate(found_rows), np.concatenate(found_cols)
     order = np.lexsort((cols, -scores[rows, cols], rows))
     rows, cols = rows[order], cols[order]
     starts = np.searchsorted(rows, np.arange(n))

@@ -283,12 +283,28 @@ def test_a_question_without_usable_frames_is_an_error_and_the_batch_goes_on(chec
     assert adapter.answer([QUESTIONS[0]])[0].raw == "frames: OSError: disk on fire"
 
 
+@pytest.mark.parametrize("arch", ["llava_onevision", "qwen2_5_vl"])
+def test_frames_given_by_the_runner_replace_the_frame_source(checkpoints, adapters, arch):
+    from_source = adapters[arch].answer(QUESTIONS)
+    path = str(checkpoints[arch])
+    adapter = hf.load("tiny", hf.HFVideoArgs(model_path=path, device="cpu", batch_size=8), model_id="tiny")
+    assert adapter.uses_frames is True and adapter.frame_source is None
+    frames = [_frames(arch)(q) for q in QUESTIONS]
+    given = adapter.answer(QUESTIONS, frames=frames)
+    for a, b in zip(given, from_source):
+        assert a.answer == b.answer
+        np.testing.assert_allclose(_probs(a), _probs(b), atol=2e-5)
+    with pytest.raises(ValueError, match="2 frame arrays for 5 questions"):
+        adapter.answer(QUESTIONS, frames=frames[:2])
+
+
 def test_no_frame_source_is_an_error_unless_blind(checkpoints):
     path = str(checkpoints["qwen2_5_vl"])
     adapter = hf.load("tiny", hf.HFVideoArgs(model_path=path, device="cpu"), model_id="tiny/qwen")
     (answer,) = adapter.answer([QUESTIONS[0]])
     assert answer.status == "error" and "blind=true" in answer.raw
     blind = hf.load("tiny", hf.HFVideoArgs(model_path=path, device="cpu", blind=True), model_id="tiny/qwen")
+    assert blind.uses_frames is False  # the runner then samples no frames for it
     (answer,) = blind.answer([QUESTIONS[0]])
     assert answer.status == "ok" and "<|vision_start|>" not in blind.prompt_text(QUESTIONS[0], with_video=False)
 
