@@ -18,6 +18,10 @@ from typing import Literal
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
+# Marks, in Answer.extra, a question an adapter did not send (its budget was spent): the runner stops
+# there and leaves it out of the journal, so --resume with a larger budget asks it.
+NOT_SENT = "not_sent"
+
 Status = Literal["ok", "parse_fail", "refused", "error"]
 STATUSES: tuple[Status, ...] = ("ok", "parse_fail", "refused", "error")
 

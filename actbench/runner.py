@@ -29,7 +29,7 @@ from actbench.model_adapters import MODELS
 from actbench.model_adapters.base import AdapterContext
 from actbench.mqa_builder.benchmark_dir import MANIFEST, Benchmark, load_benchmark
 from actbench.mqa_builder.cards import load_cards
-from actbench.records import Answer, Question
+from actbench.records import NOT_SENT, Answer, Question
 
 SCHEMA_VERSION = 1
 RUN_JSON = "run.json"
@@ -71,7 +71,7 @@ class RunInfo(BaseModel):
     versions: dict[str, str]
     started_at: str
     finished_at: str | None = None
-    status: Literal["running", "interrupted", "failed", "complete"] = "running"
+    status: Literal["running", "interrupted", "stopped", "failed", "complete"] = "running"
 
 
 @dataclass(frozen=True)
@@ -144,16 +144,18 @@ def _answer_batch(adapter, batch: list[Question], sampler, video_root) -> list[A
             for q, r in zip(batch, results)]
 
 
+def _valid(a: Answer, q: Question) -> Answer:
+    """A letter outside the question's options is recorded as a parse failure, never as that letter."""
+    if a.status == "ok" and a.answer not in q.letters:
+        return Answer(a.id, None, "parse_fail", a.raw, a.latency_s, a.tokens_in, a.tokens_out, a.cost_usd, a.extra)
+    return a
+
+
 def _checked(answers: list[Answer], batch: list[Question], model: str) -> list[Answer]:
-    """Adapter output as the run records it: one answer per question, letters within the options."""
+    """Adapter output as the run records it: one answer per question, in order, letters within the options."""
     if [a.id for a in answers] != [q.id for q in batch]:
         raise RuntimeError(f"model '{model}' answered {len(answers)} questions out of order or incompletely")
-    out = []
-    for a, q in zip(answers, batch):
-        if a.status == "ok" and a.answer not in q.letters:
-            a = Answer(a.id, None, "parse_fail", a.raw, a.latency_s, a.tokens_in, a.tokens_out, a.cost_usd)
-        out.append(a)
-    return out
+    return [_valid(a, q) for a, q in zip(answers, batch)]
 
 
 def _load_answers(journal: Journal, questions: list[Question]) -> dict[str, Answer]:
@@ -172,7 +174,11 @@ def _load_answers(journal: Journal, questions: list[Question]) -> dict[str, Answ
     return answers
 
 
-def _start(spec: RunSpec, out: Path, identity: dict[str, Any]) -> RunInfo:
+def _without(model: dict[str, Any], runtime: frozenset[str]) -> dict[str, Any]:
+    return {**model, "args": {k: v for k, v in model.get("args", {}).items() if k not in runtime}}
+
+
+def _start(spec: RunSpec, out: Path, identity: dict[str, Any], runtime: frozenset[str]) -> RunInfo:
     run_json = out / RUN_JSON
     if run_json.exists():
         if not spec.resume:
@@ -183,9 +189,11 @@ def _start(spec: RunSpec, out: Path, identity: dict[str, Any]) -> RunInfo:
             raise ActbenchError.from_validation(run_json, error, "run.json") from None
         for key, value in identity.items():
             recorded = getattr(info, key)
+            if key == "model":  # concurrency, timeouts, budgets may change between sessions
+                value, recorded = _without(value, runtime), _without(recorded, runtime)
             if recorded != value:
                 raise ActbenchError.bad_value(run_json, key, f"{value} (this invocation)", recorded)
-        return info.model_copy(update={"status": "running", "finished_at": None})
+        return info.model_copy(update={"status": "running", "finished_at": None, "model": identity["model"]})
     if out.exists() and any(out.iterdir()):
         raise ActbenchError(f"{out}: exists and is not a run directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -204,7 +212,10 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
         raise ActbenchError.bad_value("--limit", "limit", "a positive integer", spec.limit)
     if spec.seed < 0:
         raise ActbenchError.bad_value("--seed", "seed", "a non-negative integer", spec.seed)
-    factory = MODELS.get(spec.model)
+    name, model_args = spec.model, dict(spec.model_args)
+    if name.startswith("openai:"):  # any OpenAI-compatible server: openai:MODEL [--base-url URL]
+        name, model_args["model"] = "openai", name.split(":", 1)[1]
+    factory = MODELS.get(name)
     benchmark: Benchmark = load_benchmark(resolve_benchmark(spec.benchmark, spec.results))
     questions = list(benchmark.questions[: spec.limit] if spec.limit else benchmark.questions)
     asked = _asked(questions, spec.permutations)
@@ -214,7 +225,7 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
         raise ActbenchError(f"{out}: exists and is not a directory; choose another --out")
     if (out / RUN_JSON).exists() and not spec.resume:
         raise ActbenchError(f"{out}: a run is already there; pass --resume to finish it or choose another --out")
-    adapter = factory(AdapterContext(seed=spec.seed, data_dir=spec.data_dir, args=dict(spec.model_args)))
+    adapter = factory(AdapterContext(seed=spec.seed, data_dir=spec.data_dir, args=model_args))
     sampler = _frame_sampler(spec, adapter)
     identity = {
         "model": adapter.describe(),
@@ -224,34 +235,58 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
         # Every model of a run sees the same frames: the sampling is part of what makes runs comparable.
         "frames": None if sampler is None else {"video_root": str(spec.video_root), **sampler.describe()},
     }
-    info = _start(spec, out, identity)
+    info = _start(spec, out, identity, frozenset(getattr(adapter, "runtime_args", ())))
     _save(out, info)
     journal = Journal(out / PREDICTIONS)
     answers = _load_answers(journal, asked)
+    if hasattr(adapter, "spent_usd"):  # a budget (--max-cost) covers the whole run, not one session
+        adapter.spent_usd = sum(a.cost_usd for a in answers.values())
     todo = [q for q in asked if q.id not in answers]
     done = len(asked) - len(todo)
     if progress:
         progress(done, len(asked))
     started = time.perf_counter()
     step = max(1, int(adapter.batch_size))
+
+    def record(batch_answers: list[Answer], wall: float) -> None:
+        journal.append({**answer_to_record(a), "wall_s": round(wall, 6)} for a in batch_answers)
+        answers.update((a.id, a) for a in batch_answers)
+
+    stopped = False
     try:
         for start in range(0, len(todo), step):
             batch = todo[start:start + step]
             batch_start = time.perf_counter()
-            batch_answers = _checked(_answer_batch(adapter, batch, sampler, spec.video_root), batch, spec.model)
+            try:
+                batch_answers = _checked(_answer_batch(adapter, batch, sampler, spec.video_root), batch, spec.model)
+            except KeyboardInterrupt as interrupt:
+                # Answers an adapter finished before Ctrl-C were paid for: keep them.
+                by_id = {q.id: q for q in batch}
+                partial = [_valid(a, by_id[a.id]) for a in getattr(interrupt, "partial_answers", []) if a.id in by_id]
+                record(partial, 0.0)
+                raise
+            sent = [a for a in batch_answers if not a.extra.get(NOT_SENT)]
             # End-to-end time per question: the batch's wall time (model, parsing, journal) shared out.
-            wall = (time.perf_counter() - batch_start) / len(batch)
-            journal.append({**answer_to_record(a), "wall_s": round(wall, 6)} for a in batch_answers)
-            answers.update((a.id, a) for a in batch_answers)
-            done += len(batch)
+            record(sent, (time.perf_counter() - batch_start) / max(len(batch), 1))
+            done += len(sent)
             if progress:
                 progress(done, len(asked))
+            if len(sent) < len(batch):
+                stopped = True  # the model's budget (--max-cost) is spent
+                break
     except KeyboardInterrupt:
         _save(out, info.model_copy(update={"status": "interrupted"}))
         raise
     except BaseException:
         _save(out, info.model_copy(update={"status": "failed"}))  # the journal keeps what was answered
         raise
+    finally:
+        if hasattr(adapter, "close"):
+            adapter.close()
+    if stopped:
+        _save(out, info.model_copy(update={"status": "stopped"}))
+        raise ActbenchError(f"{out}: stopped before exceeding the budget after {done} of {len(asked)} questions "
+                            "(journal intact; --resume with a larger --max-cost finishes it)")
     metrics = _run_metrics(questions, asked, answers, spec.seed, time.perf_counter() - started, len(todo))
     metrics = {"schema_version": SCHEMA_VERSION, "model": info.model["name"], "benchmark": benchmark.name,
                **metrics}

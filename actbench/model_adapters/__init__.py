@@ -16,6 +16,13 @@ MODELS.register("oracle", "actbench.model_adapters.baselines:oracle_adapter",
                 summary="reads the answer key: the ceiling row and a test of the pipeline")
 MODELS.register("prior", "actbench.model_adapters.prior_adapter:prior_adapter",
                 summary="the video-free sequence model of actions, choosing the most likely option")
+# API models (the [api] extra): the key comes from the environment only.
+MODELS.register("gpt-4o", "actbench.model_adapters.openai_api:gpt_4o_adapter",
+                summary="GPT-4o through the OpenAI API (key from OPENAI_API_KEY), frames as JPEG, costed [api]")
+MODELS.register("gpt-4o-mini", "actbench.model_adapters.openai_api:gpt_4o_mini_adapter",
+                summary="GPT-4o-mini through the OpenAI API (key from OPENAI_API_KEY), costed [api]")
+MODELS.register("openai", "actbench.model_adapters.openai_api:openai_adapter",
+                summary="any chat-completions server: --model openai:NAME --base-url URL (vLLM, SGLang, llama.cpp) [api]")
 # Local video MLLMs through transformers (the [hf] extra); weights from the local HF cache or model_path.
 MODELS.register("llava-onevision-0.5b", "actbench.model_adapters.hf_video_mllm:llava_onevision_0_5b_adapter",
                 summary="LLaVA-OneVision 0.5B (llava-hf/llava-onevision-qwen2-0.5b-ov-hf), local, transformers [hf]")

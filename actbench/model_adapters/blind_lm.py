@@ -236,10 +236,10 @@ class BlindLM:
         lengths = mask.sum(1)
         kwargs: dict[str, Any] = {}
         if prefix is not None:
-            kv = self._kv(prefix)
-            kwargs["past_key_values"] = DynamicCache(
-                ddp_cache_data=[(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv],
-                config=self.model.config)
+            cache = DynamicCache()  # a fresh one per call: the forward appends the suffix to it
+            for layer, (k, v) in enumerate(self._kv(prefix)):
+                cache.update(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1), layer)
+            kwargs["past_key_values"] = cache
             mask = torch.cat([torch.ones((rows, len(prefix)), dtype=torch.long), mask], 1)
         with torch.inference_mode():
             hidden = self.model.base_model(input_ids=input_ids.to(device), attention_mask=mask.to(device),

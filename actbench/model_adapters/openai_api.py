@@ -51,10 +51,12 @@ from actbench.model_adapters.answer_parser import parse_answer
 from actbench.model_adapters.base import AdapterContext
 from actbench.model_adapters.pricing import CostBudget, Price, price_for, price_table
 from actbench.prompts import PERSPECTIVES, format_mqa
-from actbench.records import Answer, Question
+from actbench.records import NOT_SENT, Answer, Question
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 BUDGET_EXHAUSTED = "budget exhausted"
+# Arguments that change how a run goes, not what it answers: a resumed run may change them.
+RUNTIME_ARGS = frozenset({"concurrency", "timeout", "max_retries", "backoff", "max_cost", "http_client"})
 MAX_RETRY_AFTER_S = 120.0  # a server asking for a longer wait is treated as a failure, not obeyed
 MAX_BACKOFF_S = 60.0
 # batch_size = 8 x concurrency: the pipeline fills and drains once per batch (at 4x, that cost ~10% of the
@@ -141,6 +143,8 @@ class OpenAIAdapter:
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIAdapter({self.name!r})"
+
+    runtime_args = RUNTIME_ARGS
 
     # ---- the adapter protocol
     def describe(self) -> dict[str, Any]:
@@ -373,7 +377,7 @@ class OpenAIAdapter:
 
     def _budget_answer(self, q: Question) -> Answer:
         return Answer(q.id, None, "error", f"{BUDGET_EXHAUSTED} (max_cost={self.args.max_cost:g})", 0.0,
-                      extra={"attempts": 0})
+                      extra={"attempts": 0, NOT_SENT: True})
 
     def _redact(self, text: str) -> str:
         if len(self._api_key) >= 8:

@@ -12,8 +12,8 @@ which takes about 30 s; the result is saved once with ``save_pretrained`` under
 a marker file written last records what it was converted from, so a killed conversion never leaves a
 folder that looks complete, and a different GGUF or package version triggers a new conversion.
 
->>> default_model_cache().name
-'models'
+>>> (Path("/data/models") / CACHE_NAME).as_posix()  # the copy when ACTBENCH_MODEL_CACHE=/data/models
+'/data/models/smollm2-135m-instruct'
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ def _convert(gguf: Path, staging: Path) -> None:
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if importlib.util.find_spec("gguf") is None:
+        raise ActbenchError("reading SmolLM2's GGUF file needs the gguf package: pip install 'actbench[hf]'")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     _check_plain(model)

@@ -419,3 +419,33 @@ def test_a_run_with_video_sends_the_sampled_frames(server, tmp_path, monkeypatch
         parts = seen.body["messages"][0]["content"]
         assert [p["type"] for p in parts] == ["image_url"] * 4 + ["text"]
     assert json.loads((out / "run.json").read_text())["frames"]["n_frames"] == 4
+
+
+def test_max_cost_stops_the_run_cleanly_and_a_larger_budget_resumes_it(server, tmp_path):
+    from actbench.mqa_builder.build import BuildSpec, build_mqa
+    from actbench.runner import RunSpec, run
+    from tests.helpers.mini_ek100 import make_mini_ek100
+
+    bench = tmp_path / "bench"
+    build_mqa(BuildSpec(source="prior", out=bench, k=4, data_dir=make_mini_ek100(tmp_path / "data")))
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": {"fake-model": {"input_per_1m": 1.0, "output_per_1m": 1.0}}}))
+    # $0.000101 per question; fewer tokens than the prompt has bytes, as with any real tokenizer (the
+    # budget's estimate before the first usage comes back is the prompt's size in bytes)
+    server.usage = lambda body, reply: (100, 1)
+    args = {"base_url": server.url, "text_only": "true", "prices": str(prices), "concurrency": "1"}
+    spec = dict(model="openai:fake-model", benchmark=str(bench), out=tmp_path / "run")
+    with pytest.raises(ActbenchError, match=r"stopped before exceeding the budget after 4 of 10 questions"):
+        run(RunSpec(**spec, model_args={**args, "max_cost": "0.00045"}))
+    journal = (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()
+    assert len(journal) == 4 and server.count == 4  # the unsent ones are not journaled as errors
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "stopped"
+    # the budget covers the run: resuming with 0.0045 again sends nothing more
+    with pytest.raises(ActbenchError, match="after 4 of 10"):
+        run(RunSpec(**spec, resume=True, model_args={**args, "max_cost": "0.00045"}))
+    assert server.count == 4
+    out = run(RunSpec(**spec, resume=True, model_args={**args, "max_cost": "0.002"}))
+    ids = [json.loads(line)["id"] for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 10 and server.count == 10
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["cost_usd"] == pytest.approx(10 * 0.000101) and metrics["model"] == "openai:fake-model"
