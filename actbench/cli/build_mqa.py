@@ -21,6 +21,8 @@ def build_mqa(
     seed: Optional[int] = typer.Option(None, help="Seed of every random step (default 0)."),
     split: Optional[str] = typer.Option(None, help="Annotation split (default validation)."),
     limit: Optional[int] = typer.Option(None, help="Keep the first N clips of the split's annotation file."),
+    two_stage: bool = typer.Option(False, "--two-stage", help="Options = the source's top-K without inserting "
+                                                           "the answer (LLaVAction's two-stage pipeline)."),
     out: Optional[Path] = typer.Option(None, help="Output directory (default results/benchmarks/NAME)."),
     data_dir: Optional[Path] = typer.Option(None, help="Annotation data (default $ACTBENCH_DATA_DIR)."),
 ) -> None:
@@ -33,7 +35,7 @@ def build_mqa(
     if benchmark is not None:
         if source is not None:
             raise ActbenchError("pass either --source or --benchmark, not both")
-        changed = [f"--{key}" for key, value in given.items() if value is not None]
+        changed = [f"--{key}" for key, value in given.items() if value is not None] + (["--two-stage"] if two_stage else [])
         if changed:
             # A card's name stands for its settings: a variant gets its own name and folder.
             raise ActbenchError(f"--benchmark builds the card as it is written; for other settings "
@@ -46,7 +48,7 @@ def build_mqa(
             raise ActbenchError("pass --source SOURCE or --benchmark NAME (see `actbench list`)")
         if out is None:
             raise ActbenchError("pass --out DIR for the benchmark directory")
-        spec = BuildSpec(source=source, out=out, predictions=predictions, data_dir=data_dir,
+        spec = BuildSpec(source=source, out=out, predictions=predictions, data_dir=data_dir, two_stage=two_stage,
                          **{key: value for key, value in given.items() if value is not None})
     target = spec.out
     manifest = build(spec, log=lambda message: typer.echo(message, err=True))

@@ -57,12 +57,15 @@ def _percentiles(values: np.ndarray) -> dict[str, float]:
 
 def score_mqa(questions: Sequence[Question], answers: dict[str, Answer], *, seed: int,
               resamples: int = 10_000) -> dict:
-    """The metrics of a finished MQA run (``metrics.json``); questions without an answer are errors."""
-    keyed = [q for q in questions if q.answer_letter is not None]
+    """The metrics of a finished MQA run (``metrics.json``); questions without an answer are errors.
+
+    A two-stage question whose options miss the ground truth (no key) can only be answered wrongly:
+    it counts in n, and ``upper_bound`` is the share of questions that have a correct option.
+    """
     status = Counter()
     chosen = Counter()
-    correct = np.zeros(len(keyed), dtype=bool)
-    for i, q in enumerate(keyed):
+    correct = np.zeros(len(questions), dtype=bool)
+    for i, q in enumerate(questions):
         a = answers.get(q.id)
         if a is None:
             status["missing"] += 1
@@ -70,12 +73,14 @@ def score_mqa(questions: Sequence[Question], answers: dict[str, Answer], *, seed
         status[a.status] += 1
         if a.status == "ok":
             chosen[a.answer] += 1
-            correct[i] = a.answer == q.answer_letter
+            correct[i] = q.answer_letter is not None and a.answer == q.answer_letter
     low, high = bootstrap_interval(correct, seed=seed, resamples=resamples)
     n_letters = max((len(q.options) for q in questions), default=0)
     latency = np.array([a.latency_s for a in answers.values()], dtype=np.float64)
+    keyed = [q for q in questions if q.answer_letter is not None]
     return {
-        "n": len(keyed),
+        "n": len(questions),
+        "upper_bound": round(100.0 * len(keyed) / len(questions), 6) if questions else float("nan"),
         "correct": int(correct.sum()),
         "accuracy": round(accuracy(correct), 6),
         "accuracy_ci95": [low, high],

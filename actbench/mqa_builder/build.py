@@ -7,6 +7,7 @@ Python loop runs over questions to assemble the records; nothing loops over clas
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class BuildSpec:
     predictions: Path | None = None
     name: str | None = None
     data_dir: Path | None = None
+    two_stage: bool = False  # options = the source's top-K, the answer not inserted (LLaVAction §3.3)
 
     @classmethod
     def from_card(cls, card, **where) -> "BuildSpec":
@@ -67,6 +69,27 @@ def _relative_name(path: Path, root: Path) -> str:
         return path.name
 
 
+def _skipped_by_row(selection, keys) -> dict[int, list[dict]]:
+    skipped: dict[int, list[dict]] = {}
+    for r, c, rank, why in zip(selection.skipped_rows.tolist(), selection.skipped_classes.tolist(),
+                               selection.skipped_ranks.tolist(), selection.skipped_reasons.tolist()):
+        skipped.setdefault(r, []).append({"class": keys[c], "rank": rank, "reason": SKIP_REASONS[why]})
+    return skipped
+
+
+def _assemble(clips, options, classes, ranks, answers, skipped) -> list[dict]:
+    """Question lines from (N, K) tables of option texts, classes and ranks, and the answer positions."""
+    records = []
+    for i, (clip, opts, cls, rks, a) in enumerate(zip(clips, options, classes, ranks, answers)):
+        record = {"id": clip.narration_id, "video_id": clip.video_id, "start": clip.start, "end": clip.end,
+                  "question": EGOCENTRIC, "options": opts, "answer_index": a,
+                  "answer_letter": None if a is None else LETTERS[a], "option_classes": cls, "source_ranks": rks}
+        if i in skipped:
+            record["skipped"] = skipped[i]
+        records.append(record)
+    return records
+
+
 def _records(clips, k, answer_pos, slots, truth, answer_ranks, selection, answer_texts, distractor_texts, keys):
     """The question lines, assembled column-wise: (N, K) tables of texts, classes and ranks."""
     n, d = len(clips), k - 1
@@ -81,20 +104,25 @@ def _records(clips, k, answer_pos, slots, truth, answer_ranks, selection, answer
     options[rows[:, None], slots] = np.array(distractor_texts, dtype=object).reshape(n, d)
     classes[rows[:, None], slots] = key_array[selection.classes]
     ranks[rows[:, None], slots] = selection.ranks.astype(object)
-    skipped: dict[int, list[dict]] = {}
-    for r, c, rank, why in zip(selection.skipped_rows.tolist(), selection.skipped_classes.tolist(),
-                               selection.skipped_ranks.tolist(), selection.skipped_reasons.tolist()):
-        skipped.setdefault(r, []).append({"class": keys[c], "rank": rank, "reason": SKIP_REASONS[why]})
-    records = []
-    for i, (clip, opts, cls, rks, a) in enumerate(zip(clips, options.tolist(), classes.tolist(), ranks.tolist(),
-                                                      answer_pos.tolist())):
-        record = {"id": clip.narration_id, "video_id": clip.video_id, "start": clip.start, "end": clip.end,
-                  "question": EGOCENTRIC, "options": opts, "answer_index": a, "answer_letter": LETTERS[a],
-                  "option_classes": cls, "source_ranks": rks}
-        if i in skipped:
-            record["skipped"] = skipped[i]
-        records.append(record)
-    return records
+    return _assemble(clips, options.tolist(), classes.tolist(), ranks.tolist(), answer_pos.tolist(),
+                     _skipped_by_row(selection, keys))
+
+
+def _two_stage_records(clips, k, truth, selection, texts, keys, seed, salt):
+    """LLaVAction's two-stage pipeline (§3.3): the options are the source's top-K, the answer is not
+    inserted; a question whose ground truth the source missed has no correct option."""
+    n = len(clips)
+    rng = np.random.default_rng([seed, zlib.crc32(f"two-stage:{salt}".encode("utf-8"))])
+    order = np.argsort(rng.random((n, k)), axis=1)  # seeded, so rank order does not show
+    chosen = np.take_along_axis(selection.classes, order, axis=1)
+    ranks = np.take_along_axis(selection.ranks, order, axis=1)
+    rows = np.repeat(np.arange(n), k).reshape(n, k)
+    options = np.array(texts.texts(rows, chosen), dtype=object).reshape(n, k)
+    hit = chosen == truth[:, None]
+    answers = [int(np.flatnonzero(h)[0]) if h.any() else None for h in hit]
+    key_array = np.array(keys, dtype=object)
+    return _assemble(clips, options.tolist(), key_array[chosen].tolist(), ranks.tolist(), answers,
+                     _skipped_by_row(selection, keys))
 
 
 def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -> Manifest:
@@ -128,22 +156,33 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
                                origin=str(dataset.path(spec.split if spec.split == "validation" else "train_labels")))
     else:
         texts = LabelTexts(dataset.action_space.labels, truth)
-    log("choosing distractors")
-    selection = select_distractors(scores, truth, n_distractors=spec.k - 1, text_ids=texts.text_ids,
-                                   answer_text_ids=texts.answer_text_ids,
-                                   row_names=[c.narration_id for c in clips], origin=ranking.origin)
+    keys = dataset.action_space.keys
     answer_ranks = ranks_of(scores, truth)
-    rows = np.repeat(np.arange(len(clips)), spec.k - 1).reshape(-1, spec.k - 1)
-    # The source is part of the placement seed: two benchmarks of the same clips and seed should not
-    # put their answers on the same letters (a model's letter bias would hit both identically).
-    answer_pos, slots = arrange(len(clips), spec.k, seed=spec.seed, salt=spec.source)
-    records = _records(clips, spec.k, answer_pos, slots, truth, answer_ranks, selection,
-                       texts.answer_texts(), texts.texts(rows, selection.classes), dataset.action_space.keys)
+    if spec.two_stage:
+        log("taking the source's top-K as the options")
+        # Nothing is excluded as "the answer" and no text reads like it: the plain top-K, deduplicated.
+        selection = select_distractors(scores, np.full(len(clips), -1), n_distractors=spec.k,
+                                       text_ids=texts.text_ids, answer_text_ids=np.full(len(clips), -2),
+                                       row_names=[c.narration_id for c in clips], origin=ranking.origin)
+        records = _two_stage_records(clips, spec.k, truth, selection, texts, keys, spec.seed, spec.source)
+        answer_pos = np.array([r["answer_index"] for r in records if r["answer_index"] is not None], dtype=np.int64)
+    else:
+        log("choosing distractors")
+        selection = select_distractors(scores, truth, n_distractors=spec.k - 1, text_ids=texts.text_ids,
+                                       answer_text_ids=texts.answer_text_ids,
+                                       row_names=[c.narration_id for c in clips], origin=ranking.origin)
+        rows = np.repeat(np.arange(len(clips)), spec.k - 1).reshape(-1, spec.k - 1)
+        # The source is part of the placement seed: two benchmarks of the same clips and seed should not
+        # put their answers on the same letters (a model's letter bias would hit both identically).
+        answer_pos, slots = arrange(len(clips), spec.k, seed=spec.seed, salt=spec.source)
+        records = _records(clips, spec.k, answer_pos, slots, truth, answer_ranks, selection,
+                           texts.answer_texts(), texts.texts(rows, selection.classes), keys)
 
     in_top = int(np.count_nonzero((answer_ranks >= 1) & (answer_ranks <= spec.k)))
     counts = {
         "questions": len(records),
         "answer_letters": {LETTERS[p]: int(n) for p, n in enumerate(np.bincount(answer_pos, minlength=spec.k))},
+        "answer_among_options": sum(r["answer_index"] is not None for r in records),
         "skipped": {reason: int(n) for reason, n in sorted(
             Counter(SKIP_REASONS[w] for w in selection.skipped_reasons.tolist()).items())},
         "answer_rank_1": int(np.count_nonzero(answer_ranks == 1)),
@@ -160,5 +199,5 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
     return write_benchmark(Path(spec.out), {
         "name": spec.name, "dataset": DATASET, "split": spec.split, "source": spec.source,
         "source_args": source_args, "k": spec.k, "options": spec.options, "seed": spec.seed,
-        "limit": spec.limit, "inputs": inputs, "counts": counts,
+        "limit": spec.limit, "two_stage": spec.two_stage, "inputs": inputs, "counts": counts,
     }, records)

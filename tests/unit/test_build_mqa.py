@@ -193,3 +193,30 @@ def test_a_scores_file_drives_the_distractors(mini, tmp_path):
     assert manifest.source_args["predictions"]["name"] == "pred.npz"
     q = load_benchmark(tmp_path / "out").questions[0]  # answer 3:4 (index 11 of 14)
     assert sorted(c for i, c in enumerate(q.option_classes) if i != q.answer_index) == ["3:0", "4:4", "5:5"]
+
+
+@pytest.mark.parametrize("mode", ["label", "narration"])
+def test_two_stage_options_are_the_source_top_k_without_the_answer_inserted(mini, tmp_path, mode):
+    manifest = build(mini, tmp_path / "b", k=3, two_stage=True, options=mode)
+    assert manifest.two_stage
+    questions = load_benchmark(tmp_path / "b").questions
+    for q, (_, _, _, verb, noun, narration) in zip(questions, VALIDATION):
+        assert sorted(r for r in q.source_ranks) == [1, 2, 3]  # exactly the top three, nothing inserted
+        truth = f"{verb}:{noun}"
+        if truth in q.option_classes:
+            assert q.option_classes[q.answer_index] == truth and q.answer_letter == "ABC"[q.answer_index]
+        else:
+            assert q.answer_index is None and q.answer_letter is None
+    keyed = sum(q.answer_index is not None for q in questions)
+    assert manifest.counts["answer_among_options"] == keyed == manifest.counts["answer_in_source_top_k"]
+    assert 0 < keyed < len(questions)  # the mini prior misses some answers at K=3: a real upper bound
+
+
+def test_two_stage_runs_score_over_every_clip_with_an_upper_bound(mini, tmp_path):
+    from actbench.runner import RunSpec, run
+
+    manifest = build(mini, tmp_path / "b", k=3, two_stage=True)
+    out = run(RunSpec(model="oracle", benchmark=str(tmp_path / "b"), out=tmp_path / "r"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    keyed = manifest.counts["answer_among_options"]
+    assert metrics["n"] == 10 and metrics["accuracy"] == metrics["upper_bound"] == 100.0 * keyed / 10
