@@ -19,7 +19,7 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     # Imported here so that each command module stays small and `actbench --help` stays fast.
-    from actbench.cli import build_mqa, data, list_cmd, report, run, score
+    from actbench.cli import build_mqa, data, list_cmd, oad_data, report, run, score
 
     app.command("build-mqa")(build_mqa.build_mqa)
     app.command("run")(run.run)
@@ -27,6 +27,7 @@ def _register_commands() -> None:
     app.command("list")(list_cmd.list_components)
     app.add_typer(data.app, name="data")
     app.add_typer(score.app, name="score")
+    app.add_typer(oad_data.app, name="oad")
 
 
 _register_commands()

@@ -5,6 +5,7 @@ Only parses arguments and calls :mod:`actbench.evaluators.oad_report`; needs no 
     actbench score oad --pred P.json --gt G.json --fps 4 [--background background] [--ignore ambiguous]
                        [--scores S.npz] [--classes classes.txt] [--json]
     actbench score dscore --pred P.json --gt G.json [--background background] [--ignore ambiguous] [--json]
+    actbench score ek100-ar --source NAME --predictions FILE [--data-dir DIR] [--action-head] [--json]
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import typer
 
 from actbench.cli.common import user_errors
 
-app = typer.Typer(help="Score prediction files: OAD metrics, DScore.", no_args_is_help=True)
+app = typer.Typer(help="Score prediction files: OAD metrics, DScore, EPIC-KITCHENS-100 action recognition.",
+                  no_args_is_help=True)
 
 PRED = typer.Option(..., "--pred", help="P.json: video id -> list of predicted per-frame labels.")
 GT = typer.Option(..., "--gt", help="G.json: video id -> list of ground-truth per-frame labels.")
@@ -69,3 +71,40 @@ def dscore(pred: Path = PRED, gt: Path = GT, background: list[str] = BACKGROUND,
     from actbench.evaluators.oad_report import score_dscore_files
 
     _print(score_dscore_files(pred, gt, background=_labels(background), ignore=_labels(ignore)), as_json)
+
+
+@app.command("ek100-ar")
+@user_errors
+def ek100_ar(source: str = typer.Option(..., "--source",
+                                        help="The file's format: a source of build-mqa that reads a prediction "
+                                             "file (tim, avion, epic-json, llavaction, scores, ...)."),
+             predictions: Path = typer.Option(..., "--predictions", help="The specialist's prediction file."),
+             data_dir: Optional[Path] = typer.Option(None, "--data-dir",
+                                                     help="Annotation data (default $ACTBENCH_DATA_DIR)."),
+             action_head: bool = typer.Option(False, "--action-head",
+                                              help="tim: rank actions by the file's action scores instead of "
+                                                   "the official derivation from its verb and noun scores."),
+             as_json: bool = AS_JSON) -> None:
+    """EPIC-KITCHENS-100 validation: verb / noun / action top-1 and top-5, unseen and tail top-1, in percent."""
+    import math
+
+    from actbench.datasets.epic_kitchens import EpicKitchens100
+    from actbench.evaluators.ek100_recognition import load_recognition_inputs, score_recognition
+
+    dataset = EpicKitchens100.from_data_dir(data_dir)
+    inputs = load_recognition_inputs(source, predictions, dataset, action_head=action_head)
+    metrics = score_recognition(inputs, dataset)
+    n, total = len(inputs.narration_ids), len(dataset.validation)
+    if n < total:  # the official evaluator, too, scores the clips the file has
+        typer.echo(f"note: {predictions} scores {n} of the {total} validation clips; the metrics are over those",
+                   err=True)
+    if not inputs.verb_noun_from_file:
+        typer.echo(f"note: {predictions} has action scores only; verb and noun scores are its action "
+                   "probabilities summed per verb / noun", err=True)
+    clean = {k: (None if math.isnan(v) else v) for k, v in metrics.items()}  # no clip in the subset
+    if as_json:
+        typer.echo(json.dumps(clean))
+        return
+    width = max(map(len, clean))
+    for name, value in clean.items():
+        typer.echo(f"{name:<{width}}  " + ("     n/a" if value is None else f"{value:8.2f}"))

@@ -34,3 +34,5 @@ MODELS.register("qwen2.5-vl-7b", "actbench.model_adapters.hf_video_mllm:qwen2_5_
                 summary="Qwen2.5-VL 7B Instruct (Qwen/Qwen2.5-VL-7B-Instruct), local, transformers [hf]")
 MODELS.register("internvl3-8b", "actbench.model_adapters.hf_video_mllm:internvl3_8b_adapter",
                 summary="InternVL3 8B (OpenGVLab/InternVL3-8B-hf), local, transformers [hf]")
+MODELS.register("smollm2-135m-blind", "actbench.model_adapters.blind_lm:smollm2_blind_adapter",
+                summary="the real SmolLM2-135M-Instruct from the question text alone (no frames): the language-prior row [hf]")

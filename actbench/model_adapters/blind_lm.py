@@ -39,7 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from actbench.errors import ActbenchError
 from actbench.model_adapters.base import AdapterContext
 from actbench.prompts import PERSPECTIVES, format_mqa
-from actbench.records import LETTERS, Answer, Question
+from actbench.records import Answer, Question
+from actbench.model_adapters.letter_tokens import letter_token_ids
 
 NAME = "smollm2-135m-blind"
 _MAX_PREFIXES = 8  # distinct prompt prefixes kept (one per perspective / chat template in practice)
@@ -66,19 +67,6 @@ class Scored:
     tokens_in: int
     cached_tokens: int  # prompt tokens taken from the shared prefix's cache (0: run whole)
     seconds: float
-
-
-def letter_token_ids(tokenizer: Any) -> dict[str, list[int]]:
-    """Per letter, the ids of its one-token spellings among ``"A"`` and ``" A"`` (deduplicated)."""
-    out: dict[str, list[int]] = {}
-    for letter in LETTERS:
-        ids: list[int] = []
-        for form in (letter, " " + letter):
-            encoded = tokenizer.encode(form, add_special_tokens=False)
-            if len(encoded) == 1 and encoded[0] not in ids:
-                ids.append(int(encoded[0]))
-        out[letter] = ids
-    return out
 
 
 class BlindLM:

@@ -50,6 +50,7 @@ from actbench.model_adapters.answer_parser import parse_answer
 from actbench.model_adapters.base import AdapterContext
 from actbench.prompts import PERSPECTIVES, format_mqa
 from actbench.records import LETTERS, Answer, Question
+from actbench.model_adapters.letter_tokens import letter_token_ids
 
 MODEL_IDS: dict[str, str] = {
     "llava-onevision-0.5b": "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
@@ -284,23 +285,6 @@ class _NoFrames(Exception):
 def _short(text: str) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
-
-
-def letter_token_ids(tokenizer: Any) -> dict[str, list[int]]:
-    """Per letter, the ids of its one-token spellings among ``"A"`` and ``" A"`` (deduplicated).
-
-    A spelling that takes several tokens is left out: its first token (a bare space, say) would be shared
-    by every letter.
-    """
-    out: dict[str, list[int]] = {}
-    for letter in LETTERS:
-        ids: list[int] = []
-        for form in (letter, " " + letter):
-            encoded = tokenizer.encode(form, add_special_tokens=False)
-            if len(encoded) == 1 and encoded[0] not in ids:
-                ids.append(int(encoded[0]))
-        out[letter] = ids
-    return out
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -117,6 +117,7 @@ def reference_probs(loaded, blind, q: Question) -> list[float]:
 # ---- the conversion cache
 
 
+@pytest.mark.slow
 def test_second_load_reuses_the_conversion(model_cache, first_load):
     loaded, first_seconds = first_load
     marker = loaded.folder / smol.MARKER
@@ -131,6 +132,7 @@ def test_second_load_reuses_the_conversion(model_cache, first_load):
     assert {p.name for p in model_cache.glob(f".{smol.CACHE_NAME}.*")} == set()  # no staging left over
 
 
+@pytest.mark.slow
 def test_conversion_records_the_real_weights(first_load):
     loaded, _ = first_load
     info = smol.weights_info(loaded.folder)
@@ -186,6 +188,7 @@ def test_cache_root_from_the_environment(tmp_path, monkeypatch):
 # ---- scoring
 
 
+@pytest.mark.slow
 def test_prefix_cache_gives_the_probabilities_of_the_whole_prompt(first_load, blind):
     from actbench.model_adapters.blind_lm import BlindArgs, BlindLM
 
@@ -207,6 +210,7 @@ def test_prefix_cache_gives_the_probabilities_of_the_whole_prompt(first_load, bl
         assert w.probs == pytest.approx(ref, abs=ATOL)
 
 
+@pytest.mark.slow
 def test_answers_do_not_depend_on_the_batch(blind):
     questions = synthetic_questions(6)
 
@@ -222,6 +226,7 @@ def test_answers_do_not_depend_on_the_batch(blind):
             assert p == pytest.approx(together[qid][1], abs=ATOL)
 
 
+@pytest.mark.slow
 def test_adapter_answers_a_synthetic_benchmark(tmp_path, model_cache, first_load):
     from actbench.model_adapters.blind_lm import smollm2_blind_adapter
 
