@@ -20,13 +20,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import numpy as np
 import typer
 
 from actbench.cli.common import user_errors
 from actbench.errors import ActbenchError
+
+if TYPE_CHECKING:  # numpy is imported when a comparison runs, not when `actbench --help` registers this
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ def load_paired_runs(run_a: Path, run_b: Path, *, benchmark: Optional[str] = Non
     if info_b.limit != info_a.limit:
         raise ActbenchError.bad_value(json_b, "limit", f"{info_a.limit}, as in {json_a} (the same questions)",
                                       info_b.limit)
+    import numpy as np
+
     bench = _benchmark(benchmark, str(info_a.benchmark.get("name")), json_a, sha, Path(results))
     questions = bench.questions[: info_a.limit] if info_a.limit else bench.questions
     wanted = {q.id: q for q in questions}

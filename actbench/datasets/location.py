@@ -13,9 +13,16 @@ from pathlib import Path
 ENV_VAR = "ACTBENCH_DATA_DIR"
 
 
-def default_cache_dir() -> Path:
+def user_cache_dir(kind: str, env_var: str | None = None) -> Path:
+    """``$ENV_VAR`` if set, else ``$XDG_CACHE_HOME/actbench/KIND``, else ``~/.cache/actbench/KIND``."""
+    if env_var and os.environ.get(env_var):
+        return Path(os.environ[env_var])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "actbench" / "data"
+    return Path(base) / "actbench" / kind
+
+
+def default_cache_dir() -> Path:
+    return user_cache_dir("data")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:

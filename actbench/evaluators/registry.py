@@ -15,3 +15,11 @@ METRICS.register("frame_map", "actbench.evaluators.frame_metrics:frame_map",
                  summary="per-frame mean average precision (%); higher is better")
 METRICS.register("dscore", "actbench.evaluators.dscore:dscore",
                  summary="entropy diversity of errors (GAD Appendix B.3)")
+METRICS.register("ek100_recognition", "actbench.evaluators.ek100_recognition:ek100_recognition",
+                 summary="EK100 verb / noun / action top-1 and top-5, unseen and tail top-1 (%); higher is better")
+METRICS.register("paired_bootstrap", "actbench.evaluators.paired_tests:paired_bootstrap",
+                 summary="paired bootstrap of the accuracy difference between two runs (CI, p-value)")
+METRICS.register("mcnemar", "actbench.evaluators.paired_tests:mcnemar",
+                 summary="McNemar's test between two runs on the same questions (exact below 25 discordant)")
+METRICS.register("circular_accuracy", "actbench.evaluators.circular:circular_metrics",
+                 summary="CircularEval accuracy under option rotations and position bias (%); higher is better")

