@@ -32,12 +32,13 @@ def _say(message: str) -> None:
 
 
 def _progress(model: str):
-    """A line every 10% for the long runs (the model-free baselines finish in about a second)."""
+    """A line every 10% once a run has taken a few seconds (the baselines finish before that)."""
     shown = set()
+    started = time.perf_counter()
 
     def report(done: int, total: int) -> None:
         tenth = done * 10 // max(total, 1)
-        if total >= 200 and tenth not in shown and done < total:
+        if time.perf_counter() - started > 3.0 and tenth not in shown and done < total:
             shown.add(tenth)
             _say(f"  {model}: {done}/{total}")
 

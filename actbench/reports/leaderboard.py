@@ -11,6 +11,7 @@ different contents gets its manifest hash appended.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ from actbench.errors import ActbenchError
 from actbench.runner import METRICS, RUN_JSON, RunInfo
 
 COLUMNS = ("benchmark", "model", "n", "accuracy", "ci95_low", "ci95_high", "parse_fail", "refused", "error",
-           "latency_p50_s", "cost_usd", "run_dir")
+           "latency_p50_s", "cost_usd", "run_dir", "model_args")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Row:
     finished_at: str
     identity: str  # what makes two run directories the same run
     manifest_sha256: str
+    model_args: str  # JSON, sorted keys
 
 
 def _read_run(run_dir: Path, root: Path) -> Row | None:
@@ -63,20 +65,26 @@ def _read_run(run_dir: Path, root: Path) -> Row | None:
                    run_dir.relative_to(root).as_posix(), info.finished_at or "",
                    json.dumps([info.benchmark, info.model, info.seed, info.limit, info.permutations],
                               sort_keys=True),
-                   str(info.benchmark.get("manifest_sha256", "")))
+                   str(info.benchmark.get("manifest_sha256", "")),
+                   json.dumps(info.model.get("args", {}), sort_keys=True))
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise ActbenchError.bad_value(metrics_path, str(error).strip("'"), "the fields of metrics.json",
                                       "missing or malformed") from None
 
 
 def _model_label(info: RunInfo) -> str:
-    args = ", ".join(f"{k}={v}" for k, v in sorted(info.model.get("args", {}).items()))
-    label = info.model["name"] + (f" [{args}]" if args else "")
+    label = info.model["name"]
     if info.limit is not None:
         label += f" (first {info.limit})"
     if info.permutations:
         label += f" (+{info.permutations} rotations)"
     return label
+
+
+def _short_args(model_args: str) -> str:
+    args = json.loads(model_args)
+    text = ", ".join(f"{k}={v}" for k, v in sorted(args.items()))
+    return text if len(text) <= 60 else "args " + hashlib.sha256(model_args.encode()).hexdigest()[:8]
 
 
 def collect(results: Path) -> tuple[list[Row], list[Row]]:
@@ -96,6 +104,12 @@ def collect(results: Path) -> tuple[list[Row], list[Row]]:
         hashes.setdefault(row.benchmark, set()).add(row.manifest_sha256)
     board = [replace(r, benchmark=f"{r.benchmark}@{r.manifest_sha256[:8]}") if len(hashes[r.benchmark]) > 1 else r
              for r in latest.values()]
+    # The same model with other arguments on the same benchmark: tell the rows apart by their arguments.
+    labels: dict[tuple[str, str], set[str]] = {}
+    for row in board:
+        labels.setdefault((row.benchmark, row.model), set()).add(row.model_args)
+    board = [replace(r, model=f"{r.model} [{_short_args(r.model_args)}]") if len(labels[(r.benchmark, r.model)]) > 1
+             else r for r in board]
     board.sort(key=lambda r: (r.benchmark, -r.accuracy, r.model, r.run_dir))
     return board, superseded
 
@@ -103,7 +117,7 @@ def collect(results: Path) -> tuple[list[Row], list[Row]]:
 def _cells(row: Row) -> list[str]:
     return [row.benchmark, row.model, str(row.n), f"{row.accuracy:.2f}", f"{row.ci95_low:.2f}",
             f"{row.ci95_high:.2f}", str(row.parse_fail), str(row.refused), str(row.error),
-            f"{row.latency_p50_s:.6f}", f"{row.cost_usd:.4f}", row.run_dir]
+            f"{row.latency_p50_s:.6f}", f"{row.cost_usd:.4f}", row.run_dir, row.model_args]
 
 
 def render_csv(rows: list[Row]) -> str:

@@ -74,4 +74,7 @@ def test_a_smoke_run_or_another_build_is_a_row_of_its_own(tmp_path):
     rows, superseded = collect(tmp_path)
     assert superseded == []
     assert [(r.benchmark, r.model) for r in rows] == [
-        ("b@00000000", "random [seed=0] (first 10)"), ("b@00000000", "random [seed=0]"), ("b@ffffffff", "oracle")]
+        ("b@00000000", "random (first 10)"), ("b@00000000", "random"), ("b@ffffffff", "oracle")]
+    make_run(tmp_path, "seed1", "random", "b", 21.0, args={"seed": 1})
+    labels = sorted(r.model for r in collect(tmp_path)[0] if r.model.startswith("random ["))
+    assert labels == ["random [seed=0]", "random [seed=1]"]
