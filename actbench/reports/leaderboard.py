@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from actbench.atomic import atomic_write_text
 from actbench.errors import ActbenchError
+from actbench.reports.reported import REPORTED_DIR, reported_section
 from actbench.runner import METRICS, RUN_JSON, RunInfo
 
 COLUMNS = ("benchmark", "model", "n", "accuracy", "ci95_low", "ci95_high", "parse_fail", "refused", "error",
@@ -146,7 +147,10 @@ def render_markdown(rows: list[Row], superseded: list[Row] = ()) -> str:
     return "\n".join(lines)
 
 
-def write_leaderboard(results: Path, out: Path | None = None, formats: tuple[str, ...] = ("md", "csv")) -> list[Path]:
+def write_leaderboard(results: Path, out: Path | None = None, formats: tuple[str, ...] = ("md", "csv"),
+                      reported_dir: Path | None = REPORTED_DIR) -> list[Path]:
+    """leaderboard.md (measured rows, then the papers' published numbers in a section of their own) and
+    leaderboard.csv (measured rows only)."""
     unknown = [f for f in formats if f not in ("md", "csv")]
     if unknown:
         raise ActbenchError.bad_value("--format", "format", "md or csv", unknown[0])
@@ -159,6 +163,12 @@ def write_leaderboard(results: Path, out: Path | None = None, formats: tuple[str
     written = []
     for fmt in formats:
         path = out / f"leaderboard.{fmt}"
-        atomic_write_text(path, render_markdown(rows, superseded) if fmt == "md" else render_csv(rows))
+        if fmt == "md":
+            text = render_markdown(rows, superseded)
+            if reported_dir is not None:
+                text += reported_section(reported_dir)  # never mixed with the measured rows above
+        else:
+            text = render_csv(rows)
+        atomic_write_text(path, text)
         written.append(path)
     return written

@@ -53,7 +53,7 @@ def test_rows_grouped_sorted_and_superseded(results):
 
 def test_golden_markdown_and_csv(results, tmp_path):
     out = tmp_path / "out"
-    write_leaderboard(results, out)
+    write_leaderboard(results, out, reported_dir=None)
     if os.environ.get("UPDATE_GOLDEN"):
         for name in ("leaderboard.md", "leaderboard.csv"):
             (GOLDEN / name).write_text((out / name).read_text())
@@ -78,3 +78,11 @@ def test_a_smoke_run_or_another_build_is_a_row_of_its_own(tmp_path):
     make_run(tmp_path, "seed1", "random", "b", 21.0, args={"seed": 1})
     labels = sorted(r.model for r in collect(tmp_path)[0] if r.model.startswith("random ["))
     assert labels == ["random [seed=0]", "random [seed=1]"]
+
+
+def test_the_papers_numbers_come_after_the_measured_rows_and_never_in_the_csv(results, tmp_path):
+    write_leaderboard(results, tmp_path / "out")
+    text = (tmp_path / "out" / "leaderboard.md").read_text()
+    measured, _, reported = text.partition("## Reported in the papers (not measured here)")
+    assert "| 1 | oracle |" in measured and "52.2" in reported and "GPT-4o" in reported
+    assert "GPT-4o" not in (tmp_path / "out" / "leaderboard.csv").read_text()
