@@ -19,13 +19,15 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     # Imported here so that each command module stays small and `actbench --help` stays fast.
-    from actbench.cli import build_mqa, compare, data, list_cmd, oad_data, report, run, score
+    from actbench.cli import audit, build_mqa, build_train, compare, data, list_cmd, oad_data, report, run, score
 
     app.command("build-mqa")(build_mqa.build_mqa)
     app.command("run")(run.run)
     app.command("report")(report.report)
     app.command("list")(list_cmd.list_components)
     app.command("compare")(compare.compare)
+    app.command("audit")(audit.audit)
+    app.command("build-train")(build_train.build_train)
     app.add_typer(data.app, name="data")
     app.add_typer(score.app, name="score")
     app.add_typer(oad_data.app, name="oad")

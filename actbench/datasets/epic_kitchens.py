@@ -34,6 +34,7 @@ DATASET = "epic-kitchens-100"
 SPLITS = ("validation", "train")
 
 ANNOTATIONS = "annotations"
+C2_FPS = 30.0  # the frame rate of C2-Action-Detection's training.csv frame numbers (see EpicKitchens100.train)
 FILES = {
     "validation": f"{ANNOTATIONS}/EPIC_100_validation.csv",
     "train_full": f"{ANNOTATIONS}/EPIC_100_train.csv",  # optional: not carried by ../shared/data
@@ -224,16 +225,22 @@ class EpicKitchens100:
     def train(self) -> tuple[Clip, ...]:
         """All training segments: labels from ``training.csv``, narrations where a file has them.
 
-        ``training.csv`` gives start/stop as frame numbers at half the video frame rate; clips that
-        also appear in the narration file take its exact timestamps instead.
+        ``training.csv`` gives start/stop as frame numbers at a fixed 30 fps, whatever the video's own
+        rate (measured: frame / timestamp = 30.0 on every clip whose official timestamps are known, for
+        videos at 29.97, 47.95, 59.94 and 90 fps; "half the frame rate" holds only for 59.94 fps
+        videos). Clips that also appear in the narration file take its exact timestamps instead.
         """
         narrated = {c.narration_id: c for c in _segments(self.train_narration_file)}
         path = self.path("train_labels")
         rows = _read_rows(path, ("narration_id", "video", "start", "stop", "verb", "noun"))
         info = self.video_info
         clips = []
+        seen: set[str] = set()
         for line, row in enumerate(rows, start=2):
             nid, video = row["narration_id"], row["video"]
+            if nid in seen:
+                raise ActbenchError.bad_value(f"{path}:{line}", "narration_id", "each narration id once", f"{nid} again")
+            seen.add(nid)
             verb, noun = _field(row, "verb", path, line), _field(row, "noun", path, line)
             known = narrated.get(nid)
             if known is not None:
@@ -245,11 +252,10 @@ class EpicKitchens100:
                 continue
             if video not in info:
                 raise ActbenchError.bad_value(f"{path}:{line}", "video", "a video of EPIC_100_video_info.csv", video)
-            half_fps = info[video].fps / 2.0
             clips.append(Clip(
                 narration_id=nid, participant_id=video.split("_")[0], video_id=video,
-                start=round(_field(row, "start", path, line) / half_fps, 2),
-                end=round(_field(row, "stop", path, line) / half_fps, 2),
+                start=round(_field(row, "start", path, line) / C2_FPS, 2),
+                end=round(_field(row, "stop", path, line) / C2_FPS, 2),
                 verb_class=verb, noun_class=noun, narration=None,
             ))
         return tuple(clips)

@@ -30,9 +30,9 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -40,7 +40,12 @@ from actbench import __version__
 from actbench.atomic import atomic_write_json, atomic_write_text
 from actbench.errors import ActbenchError
 from actbench.evaluators.mqa_accuracy import bootstrap_interval
-from actbench.mqa_builder.benchmark_dir import Benchmark, load_benchmark, question_to_json, write_benchmark
+from actbench.mqa_builder.benchmark_dir import (
+    Benchmark,
+    load_benchmark,
+    question_to_json,
+    write_benchmark,
+)
 from actbench.records import LETTERS, Question
 
 SCHEMA_VERSION = 1
@@ -421,9 +426,9 @@ def _cell(value) -> str:
 def render_markdown(report: dict) -> str:
     b, s = report["benchmark"], report["settings"]
     lines = [f"# Audit of benchmark `{b['name']}`", "",
-             f"{b['questions']} questions, source `{b['source']}`, K = {b['k']}, options `{b['options']}`, "
-             f"manifest sha256 `{b['manifest_sha256'][:12]}`. Seed {s['seed']}; embeddings "
-             f"{s['embeddings']['model']}; actbench {report['actbench_version']}.", "",
+             (f"{b['questions']} questions, source `{b['source']}`, K = {b['k']}, options `{b['options']}`, "
+              f"manifest sha256 `{b['manifest_sha256'][:12]}`. Seed {s['seed']}; embeddings "
+              f"{s['embeddings']['model']}; actbench {report['actbench_version']}."), "",
              "| check | status | figures |", "|---|---|---|"]
     lines += [f"| {c['title']} | **{c['status']}** | {_cell(c['summary'])} |" for c in report["checks"]]
     for c in report["checks"]:
@@ -451,7 +456,7 @@ def render_markdown(report: dict) -> str:
                     lines += ["", f"- `{r['model']}`: skipped ({r['reason']})"]
                 else:
                     where = f" (seeded subset of {r['subset']})" if r["subset"] else ""
-                    lines += ["", f"- `{r['model']}`{where}: {r['accuracy']:.2f}% [{r['accuracy_ci95'][0]:.2f}, "
-                              f"{r['accuracy_ci95'][1]:.2f}] on {r['n']} questions vs chance {r['chance']:.2f}%: "
-                              f"**{r['status']}** (run: `{r['run_dir']}`)"]
+                    lines += ["", (f"- `{r['model']}`{where}: {r['accuracy']:.2f}% [{r['accuracy_ci95'][0]:.2f}, "
+                                   f"{r['accuracy_ci95'][1]:.2f}] on {r['n']} questions vs chance {r['chance']:.2f}%: "
+                                   f"**{r['status']}** (run: `{r['run_dir']}`)")]
     return "\n".join(lines) + "\n"

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -162,11 +162,15 @@ def _relative_name(path: Path, root: Path) -> str:
         return path.name
 
 
-def build_train(spec: TrainSpec, *, log: Callable[[str], None] = lambda _: None) -> dict:
-    """Build the training set into ``spec.out``; returns the manifest (also written there)."""
+def build_train(spec: TrainSpec, *, log: Callable[[str], None] = lambda _: None,
+                dataset: EpicKitchens100 | None = None) -> dict:
+    """Build the training set into ``spec.out``; returns the manifest (also written there).
+
+    ``dataset``: an already loaded :class:`EpicKitchens100` to reuse (else read from ``spec.data_dir``).
+    """
     spec.validate()
     source = SOURCES.get(spec.source)
-    dataset = EpicKitchens100.from_data_dir(spec.data_dir)
+    dataset = dataset if dataset is not None else EpicKitchens100.from_data_dir(spec.data_dir)
     split_clips = dataset.train
     clips = split_clips[: spec.limit] if spec.limit is not None else split_clips
     known = frozenset(c.narration_id for c in split_clips)

@@ -80,3 +80,14 @@ def test_baselines_on_the_real_benchmark(full_prior, data_dir, tmp_path):
     assert abs(scores["always-a"]["accuracy"] - 20.0) < 0.02  # the letters are balanced
     low, high = scores["random"]["accuracy_ci95"]
     assert low < 20.0 < high
+
+
+def test_training_times_without_narrations_fit_their_videos(ek100):
+    """training.csv counts frames at 30 fps for every video (not at half the video's rate): clips of
+    50 / 29.97 fps videos, which have no narration file, must still end inside their video."""
+    info = ek100.video_info
+    unnarrated = [c for c in ek100.train if c.narration is None]
+    assert len(unnarrated) == 67217 - 16115
+    late = [c for c in unnarrated if c.end > info[c.video_id].duration + 0.05]
+    assert late == []
+    assert {round(info[c.video_id].fps) for c in unnarrated} >= {50, 30}
