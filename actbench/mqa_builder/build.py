@@ -23,7 +23,7 @@ from actbench.mqa_builder.benchmark_dir import Manifest, write_benchmark
 from actbench.mqa_builder.distractors import SKIP_REASONS, ranks_of, select_distractors
 from actbench.mqa_builder.letters import arrange
 from actbench.mqa_builder.option_text import MODES, LabelTexts, NarrationTexts
-from actbench.mqa_builder.ranking import SourceContext
+from actbench.mqa_builder.ranking import SourceContext, source_scores
 from actbench.mqa_builder.sources import SOURCES
 from actbench.prompts import EGOCENTRIC
 from actbench.records import LETTERS
@@ -127,7 +127,7 @@ def _two_stage_records(clips, k, truth, selection, texts, keys, seed, salt):
 
 def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -> Manifest:
     spec.validate()
-    source = SOURCES.get(spec.source)
+    SOURCES.get(spec.source)  # an unknown name fails before any data is read
     dataset = EpicKitchens100.from_data_dir(spec.data_dir)
     clips = dataset.split(spec.split)
     if spec.limit is not None:
@@ -144,11 +144,7 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
     hashes = hasher.submit(lambda: [sha256_file(p) for p in to_hash])
     hasher.shutdown(wait=False)
     log(f"source {spec.source}: ranking {len(clips)} clips")
-    ranking = source(context)
-    if predictions is not None and not context.read_predictions:
-        raise ActbenchError(f"source '{spec.source}' does not read a prediction file: drop --predictions "
-                            f"{predictions}")
-    scores = ranking.aligned_to(clips)
+    scores, origin = source_scores(spec.source, context)
     truth = dataset.action_ids(clips)
 
     if spec.options == "narration":
@@ -163,14 +159,14 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
         # Nothing is excluded as "the answer" and no text reads like it: the plain top-K, deduplicated.
         selection = select_distractors(scores, np.full(len(clips), -1), n_distractors=spec.k,
                                        text_ids=texts.text_ids, answer_text_ids=np.full(len(clips), -2),
-                                       row_names=[c.narration_id for c in clips], origin=ranking.origin)
+                                       row_names=[c.narration_id for c in clips], origin=origin)
         records = _two_stage_records(clips, spec.k, truth, selection, texts, keys, spec.seed, spec.source)
         answer_pos = np.array([r["answer_index"] for r in records if r["answer_index"] is not None], dtype=np.int64)
     else:
         log("choosing distractors")
         selection = select_distractors(scores, truth, n_distractors=spec.k - 1, text_ids=texts.text_ids,
                                        answer_text_ids=texts.answer_text_ids,
-                                       row_names=[c.narration_id for c in clips], origin=ranking.origin)
+                                       row_names=[c.narration_id for c in clips], origin=origin)
         rows = np.repeat(np.arange(len(clips)), spec.k - 1).reshape(-1, spec.k - 1)
         # The source is part of the placement seed: two benchmarks of the same clips and seed should not
         # put their answers on the same letters (a model's letter bias would hit both identically).

@@ -109,3 +109,18 @@ class SourceContext:
         if self.predictions.stat().st_size == 0:
             raise ActbenchError.bad_value(self.predictions, "content", "a prediction file", "an empty file")
         return self.predictions
+
+
+def source_scores(source: str, context: SourceContext) -> tuple[np.ndarray, str]:
+    """Run the named source on the context's clips: (scores aligned to the clips, their origin).
+
+    A prediction file passed to a source that never reads it is refused rather than recorded in a
+    manifest as if it had been used.
+    """
+    from actbench.mqa_builder.sources import SOURCES  # the registry imports nothing heavy
+
+    ranking = SOURCES.get(source)(context)
+    if context.predictions is not None and not context.read_predictions:
+        raise ActbenchError(f"source '{source}' does not read a prediction file: drop --predictions "
+                            f"{context.predictions}")
+    return ranking.aligned_to(context.clips), ranking.origin

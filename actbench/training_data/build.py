@@ -37,7 +37,7 @@ from actbench import __version__
 from actbench.atomic import StagedDirectory, dumps_json, sha256_bytes, sha256_file
 from actbench.datasets.epic_kitchens import DATASET, EpicKitchens100
 from actbench.errors import ActbenchError
-from actbench.mqa_builder.ranking import SourceContext
+from actbench.mqa_builder.ranking import SourceContext, source_scores
 from actbench.mqa_builder.sources import SOURCES
 from actbench.records import LETTERS
 from actbench.training_data import direct, mqa, prior_actions, temporal
@@ -169,7 +169,7 @@ def build_train(spec: TrainSpec, *, log: Callable[[str], None] = lambda _: None,
     ``dataset``: an already loaded :class:`EpicKitchens100` to reuse (else read from ``spec.data_dir``).
     """
     spec.validate()
-    source = SOURCES.get(spec.source)
+    SOURCES.get(spec.source)  # an unknown name fails before any data is read
     dataset = dataset if dataset is not None else EpicKitchens100.from_data_dir(spec.data_dir)
     split_clips = dataset.train
     clips = split_clips[: spec.limit] if spec.limit is not None else split_clips
@@ -181,18 +181,14 @@ def build_train(spec: TrainSpec, *, log: Callable[[str], None] = lambda _: None,
     if predictions is not None:
         context.check_predictions()
     log(f"source {spec.source}: ranking {len(clips)} training clips")
-    ranking = source(context)
-    if predictions is not None and not context.read_predictions:
-        raise ActbenchError(f"source '{spec.source}' does not read a prediction file: drop --predictions "
-                            f"{predictions}")
-    scores = ranking.aligned_to(clips)
+    scores, origin = source_scores(spec.source, context)
     truth = dataset.action_ids(clips)
     space = dataset.action_space
 
     log(f"choosing {spec.k - 1} distractors per clip from the top {spec.pool_size}")
     table = mqa.build_mqa_table(scores, truth, clips, narrations_by_action=dataset.narrations_by_action,
                                 labels=space.labels, k=spec.k, pool=spec.pool_size, seed=spec.seed,
-                                salt=f"train:{spec.source}", origin=ranking.origin)
+                                salt=f"train:{spec.source}", origin=origin)
     del scores
     rows = np.arange(len(clips))
     # The text of an action everywhere else (targets, prior actions): its narration, else its label.
