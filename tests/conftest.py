@@ -38,3 +38,11 @@ def ek100(data_dir):
     from actbench.datasets.epic_kitchens import EpicKitchens100
 
     return EpicKitchens100.from_data_dir(data_dir)
+
+
+@pytest.fixture(scope="session")
+def mini(tmp_path_factory) -> Path:
+    """The made-up mini dataset in the EPIC-KITCHENS-100 layout (tests/helpers/mini_ek100.py); read-only."""
+    from tests.helpers.mini_ek100 import make_mini_ek100
+
+    return make_mini_ek100(tmp_path_factory.mktemp("mini"))

@@ -33,7 +33,6 @@ from actbench.reports.audit import (
     chi2_sf,
 )
 from actbench.reports.embeddings import embed
-from tests.helpers.mini_ek100 import make_mini_ek100
 
 # Five unrelated actions of clearly different wording; their lengths are 10, 12, 13, 16, 23 characters.
 BASE = ("take plate", "wash the pan", "open cupboard", "cut the cucumber", "dry hands with a towel")
@@ -145,11 +144,6 @@ def test_an_answer_worded_unlike_the_distractors_is_leakage():
     assert check["figures"]["odd_one_out"]["accuracy"] == 100.0
     assert check["figures"]["gap_mean"] > 0.2
     assert by_name(audit_questions(balanced(50)))["leakage"]["status"] == "pass"
-
-
-@pytest.fixture(scope="module")
-def mini(tmp_path_factory):
-    return make_mini_ek100(tmp_path_factory.mktemp("mini"))
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,10 @@ from actbench.errors import ActbenchError
 from actbench.mqa_builder.benchmark_dir import load_benchmark
 from actbench.mqa_builder.build import BuildSpec, build_mqa
 from actbench.text import normalise
-from tests.helpers.mini_ek100 import VALIDATION, make_mini_ek100
+from tests.helpers.mini_ek100 import VALIDATION
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mini_prior_narration"
 FILES = ("manifest.json", "questions.jsonl", "questions.parquet")
-
-
-@pytest.fixture(scope="module")
-def mini(tmp_path_factory) -> Path:
-    return make_mini_ek100(tmp_path_factory.mktemp("mini"))
 
 
 def build(mini, out, **kw):

@@ -8,14 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from actbench.cli import app
-from tests.helpers.mini_ek100 import make_mini_ek100
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def mini(tmp_path_factory):
-    return make_mini_ek100(tmp_path_factory.mktemp("mini"))
 
 
 def invoke(*args, **env):

@@ -17,14 +17,8 @@ from actbench.errors import ActbenchError
 from actbench.journal import Journal
 from actbench.mqa_builder.build import BuildSpec, build_mqa
 from actbench.runner import RunSpec, run
-from tests.helpers.mini_ek100 import make_mini_ek100
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def mini(tmp_path_factory):
-    return make_mini_ek100(tmp_path_factory.mktemp("mini"))
 
 
 @pytest.fixture(scope="module")
