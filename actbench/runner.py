@@ -4,6 +4,8 @@ Run directory (DESIGN.md): ``run.json`` (model name + arguments, the benchmark's
 versions, start/end), ``predictions.jsonl`` (the journal, see journal.py) and ``metrics.json``.
 A run that is killed or interrupted resumes with ``resume=True``: the journal says which questions are
 done, and the run must match the recorded model, arguments, benchmark, seed and limit.
+With ``sap=True`` the model's own earlier answers go into the prompt (sequential action prediction,
+see sap.py): the askings are then scheduled in video order instead of in fixed slices.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -19,7 +21,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from actbench import __version__
+from actbench import __version__, sap
 from actbench.atomic import atomic_write_json, atomic_write_text
 from actbench.errors import ActbenchError
 from actbench.evaluators.circular import circular_metrics, rotate
@@ -27,7 +29,7 @@ from actbench.evaluators.mqa_accuracy import score_mqa
 from actbench.journal import Journal, answer_from_record, answer_to_record
 from actbench.model_adapters import MODELS
 from actbench.model_adapters.base import AdapterContext
-from actbench.mqa_builder.benchmark_dir import MANIFEST, Benchmark, load_benchmark
+from actbench.mqa_builder.benchmark_dir import MANIFEST, QUESTIONS, Benchmark, load_benchmark
 from actbench.mqa_builder.cards import load_cards
 from actbench.records import NOT_SENT, Answer, Question
 
@@ -67,6 +69,7 @@ class RunInfo(BaseModel):
     seed: int
     limit: int | None
     permutations: int = 0
+    sap: bool = False  # sequential action prediction: a different leaderboard row from the plain run
     frames: dict[str, Any] | None = None
     versions: dict[str, str]
     started_at: str
@@ -90,9 +93,12 @@ class RunSpec:
     n_frames: int = 8  # the papers use 8 (LLaVAction Table 1), 16 and 32
     frame_size: int = 384  # short side in pixels
     video_layout: str = "video"  # "video" (P01/videos/P01_01.MP4) or "rgb_frames" (JPEG folders)
+    sap: bool = False  # feed the model's answers to the two previous actions back (sap.py)
 
     def out_dir(self, benchmark_name: str) -> Path:
-        return Path(self.out) if self.out is not None else self.results / "runs" / benchmark_name / self.model
+        if self.out is not None:
+            return Path(self.out)
+        return self.results / "runs" / benchmark_name / (f"{self.model}-sap" if self.sap else self.model)
 
 
 def _now() -> str:
@@ -158,6 +164,11 @@ def _checked(answers: list[Answer], batch: list[Question], model: str) -> list[A
     return [_valid(a, q) for a, q in zip(answers, batch)]
 
 
+def _fed_back(a: Answer, q: Question) -> Answer:
+    """The answer as journaled: in a SAP run, with what was fed back to its question."""
+    return replace(a, extra={**a.extra, sap.KEY: q.extra[sap.KEY]}) if sap.KEY in q.extra else a
+
+
 def _load_answers(journal: Journal, questions: list[Question]) -> dict[str, Answer]:
     wanted = {q.id: q for q in questions}
     answers: dict[str, Answer] = {}
@@ -219,6 +230,7 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
     benchmark: Benchmark = load_benchmark(resolve_benchmark(spec.benchmark, spec.results))
     questions = list(benchmark.questions[: spec.limit] if spec.limit else benchmark.questions)
     asked = _asked(questions, spec.permutations)
+    sap_plan = sap.plan(asked, where=benchmark.path / QUESTIONS) if spec.sap else None
     out = spec.out_dir(benchmark.name)
     # Checked before the model is loaded (which can take minutes for a local model).
     if out.exists() and not out.is_dir():
@@ -227,11 +239,16 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
         raise ActbenchError(f"{out}: a run is already there; pass --resume to finish it or choose another --out")
     adapter = factory(AdapterContext(seed=spec.seed, data_dir=spec.data_dir, args=model_args))
     sampler = _frame_sampler(spec, adapter)
+    if spec.sap and not getattr(adapter, "sees_prior_actions", False):
+        if hasattr(adapter, "close"):
+            adapter.close()
+        raise ActbenchError(f"model '{spec.model}' does not put the prior-action sentence in its prompt "
+                            "(sees_prior_actions), so --sap could not change its answers")
     identity = {
         "model": adapter.describe(),
         "benchmark": {"name": benchmark.name, "manifest_sha256": benchmark.manifest_sha256,
                       "questions": len(benchmark.questions)},
-        "seed": spec.seed, "limit": spec.limit, "permutations": spec.permutations,
+        "seed": spec.seed, "limit": spec.limit, "permutations": spec.permutations, "sap": spec.sap,
         # Every model of a run sees the same frames: the sampling is part of what makes runs comparable.
         "frames": None if sampler is None else {"video_root": str(spec.video_root), **sampler.describe()},
     }
@@ -252,20 +269,22 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
         journal.append({**answer_to_record(a), "wall_s": round(wall, 6)} for a in batch_answers)
         answers.update((a.id, a) for a in batch_answers)
 
+    batches = (sap.batches(sap_plan, answers, step) if sap_plan is not None
+               else (todo[start:start + step] for start in range(0, len(todo), step)))
     stopped = False
     try:
-        for start in range(0, len(todo), step):
-            batch = todo[start:start + step]
+        for batch in batches:
             batch_start = time.perf_counter()
             try:
                 batch_answers = _checked(_answer_batch(adapter, batch, sampler, spec.video_root), batch, spec.model)
             except KeyboardInterrupt as interrupt:
                 # Answers an adapter finished before Ctrl-C were paid for: keep them.
                 by_id = {q.id: q for q in batch}
-                partial = [_valid(a, by_id[a.id]) for a in getattr(interrupt, "partial_answers", []) if a.id in by_id]
+                partial = [_fed_back(_valid(a, by_id[a.id]), by_id[a.id])
+                           for a in getattr(interrupt, "partial_answers", []) if a.id in by_id]
                 record(partial, 0.0)
                 raise
-            sent = [a for a in batch_answers if not a.extra.get(NOT_SENT)]
+            sent = [_fed_back(a, q) for a, q in zip(batch_answers, batch) if not a.extra.get(NOT_SENT)]
             # End-to-end time per question: the batch's wall time (model, parsing, journal) shared out.
             record(sent, (time.perf_counter() - batch_start) / max(len(batch), 1))
             done += len(sent)
@@ -288,6 +307,8 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
         raise ActbenchError(f"{out}: stopped before exceeding the budget after {done} of {len(asked)} questions "
                             "(journal intact; --resume with a larger --max-cost finishes it)")
     metrics = _run_metrics(questions, asked, answers, spec.seed, time.perf_counter() - started, len(todo))
+    if sap_plan is not None:
+        metrics["sap"] = sap.summary(sap_plan, answers)
     metrics = {"schema_version": SCHEMA_VERSION, "model": info.model["name"], "benchmark": benchmark.name,
                **metrics}
     atomic_write_json(out / METRICS, metrics)

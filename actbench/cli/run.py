@@ -44,6 +44,8 @@ def run(
     frames: int = typer.Option(8, help="Frames sampled uniformly in each clip (the papers use 8, 16, 32)."),
     frame_size: int = typer.Option(384, help="Short side of the frames in pixels."),
     video_layout: str = typer.Option("video", help="video (MP4 files) or rgb_frames (JPEG folders)."),
+    sap: bool = typer.Option(False, "--sap", help="Sequential action prediction: the model's own answers to the "
+                                                  "two previous actions of the video go into the prompt."),
 ) -> None:
     """Run MODEL on BENCHMARK, journaling each answer; --resume continues a killed run."""
     from tqdm import tqdm
@@ -58,7 +60,8 @@ def run(
             args[key] = str(value)
     spec = RunSpec(model=model, benchmark=benchmark, out=out, limit=limit, seed=seed, resume=resume,
                    data_dir=data_dir, model_args=args, permutations=permutations,
-                   video_root=video_root, n_frames=frames, frame_size=frame_size, video_layout=video_layout)
+                   video_root=video_root, n_frames=frames, frame_size=frame_size, video_layout=video_layout,
+                   sap=sap)
     bar = tqdm(desc=f"{model}", unit="q", leave=False, dynamic_ncols=True, disable=None)
 
     def progress(done: int, total: int) -> None:
@@ -79,5 +82,6 @@ def run(
     low, high = metrics["accuracy_ci95"]
     circular = metrics.get("circular")
     extra = f", CircularEval {circular['circular_accuracy']:.2f}%" if circular else ""
+    extra += " (SAP)" if sap else ""
     typer.echo(f"{model} on {metrics['benchmark']}: accuracy {metrics['accuracy']:.2f}% "
                f"[{low:.2f}, {high:.2f}] over {metrics['n']} questions{extra} -> {run_dir}")

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from actbench.errors import ActbenchError
 from actbench.model_adapters.base import AdapterContext
 from actbench.prompts import PERSPECTIVES, format_mqa
+from actbench.sap import KEY as SAP_KEY, prompt_stem
 from actbench.records import Answer, Question
 from actbench.model_adapters.letter_tokens import letter_token_ids
 
@@ -74,6 +75,7 @@ class BlindLM:
 
     name = NAME
     uses_frames = False
+    sees_prior_actions = True  # the stem comes from prompt_stem (actbench run --sap)
 
     def __init__(self, model: Any, tokenizer: Any, args: BlindArgs | None = None, *,
                  weights: dict[str, Any] | None = None):
@@ -136,12 +138,14 @@ class BlindLM:
     # ---- prompts
     def prompt(self, q: Question) -> tuple[str, str]:
         """The chat-templated prompt, and its part shared by every question (system turn + stem)."""
-        content = format_mqa(PERSPECTIVES[self.args.perspective], q.options)
+        content = format_mqa(prompt_stem(q, PERSPECTIVES[self.args.perspective]), q.options)
         text = self.tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
                                                   add_generation_prompt=True)
         at = text.find(content)
         if at < 0:  # a template that rewrites the message: no shared prefix to cut at
             return text, ""
+        if q.extra.get(SAP_KEY, {}).get("prompt"):  # a stem of its own (--sap): share only the turns before it
+            return text, text[:at]
         return text, text[: at + len(content.split("\n", 1)[0]) + 1]
 
     def _encode(self, q: Question) -> tuple[list[int], tuple[int, ...] | None]:

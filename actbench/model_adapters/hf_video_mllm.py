@@ -49,6 +49,7 @@ from actbench.errors import ActbenchError
 from actbench.model_adapters.answer_parser import parse_answer
 from actbench.model_adapters.base import AdapterContext
 from actbench.prompts import PERSPECTIVES, format_mqa
+from actbench.sap import prompt_stem
 from actbench.records import LETTERS, Answer, Question
 from actbench.model_adapters.letter_tokens import letter_token_ids
 
@@ -82,6 +83,8 @@ class HFVideoArgs(BaseModel):
 
 class HFVideoMLLM:
     """Answers questions with a loaded transformers video MLLM; see the module docstring."""
+
+    sees_prior_actions = True  # the stem comes from prompt_stem (actbench run --sap)
 
     def __init__(self, name: str, model: Any, tokenizer: Any, family: Any, args: HFVideoArgs, *,
                  chat_template: str, template_source: str = "given", model_id: str | None = None,
@@ -160,7 +163,7 @@ class HFVideoMLLM:
     # ---- prompt and frames
     def prompt_text(self, q: Question, with_video: bool = True) -> str:
         """The chat-templated prompt with the video placeholder not yet expanded."""
-        text = format_mqa(PERSPECTIVES[self.args.perspective], q.options)
+        text = format_mqa(prompt_stem(q, PERSPECTIVES[self.args.perspective]), q.options)
         content = ([{"type": "video"}] if with_video else []) + [{"type": "text", "text": text}]
         return self.tokenizer.apply_chat_template([{"role": "user", "content": content}],
                                                   chat_template=self.chat_template, tokenize=False,

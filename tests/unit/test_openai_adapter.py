@@ -225,13 +225,25 @@ def test_concurrency_is_bounded(server):
 def test_ctrl_c_hands_back_the_answers_already_complete(server):
     server.latency = 0.3
     with adapter_for(server, concurrency=4) as adapter:
-        timer = threading.Timer(0.5, _thread.interrupt_main)  # after the first wave, within the second
-        timer.start()
+        # Interrupt once the server holds the second wave: a request of it is sent only after one of the
+        # first wave came back, so all four of those are complete, and the second wave needs 0.3 s more.
+        # (An event, not a timer: a loaded machine must not turn this into a race.)
+        stop = threading.Event()
+
+        def interrupt_in_second_wave():
+            while not stop.is_set():
+                if server.count >= 8:
+                    _thread.interrupt_main()
+                    return
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=interrupt_in_second_wave, daemon=True)
+        watcher.start()
         try:
             with pytest.raises(KeyboardInterrupt) as caught:
                 adapter.answer(make_questions(8))
         finally:
-            timer.cancel()
+            stop.set()
     partial = caught.value.partial_answers
     assert [a.id for a in partial] == ["q_0", "q_1", "q_2", "q_3"]
     assert all(a.status == "ok" for a in partial)
