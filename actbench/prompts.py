@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from actbench.records import LETTERS
+from actbench.records import LETTERS, Question
 
 EGOCENTRIC = ("You are seeing this video from egocentric view and you are the person. Your hands are "
               "sometimes interacting with objects. What action are you doing?")
@@ -20,6 +20,10 @@ ALLOCENTRIC = ("The video is taken from egocentric view. The person's hands are 
 PERSPECTIVES = {"egocentric": EGOCENTRIC, "allocentric": ALLOCENTRIC}
 OPTIONS_INTRO = "Here are the options of actions you can select:"
 ANSWER_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+# Question.extra key of a whole prompt of the question's own, sent instead of the multiple-choice prompt
+# (a difficulty-rating request, see reports/difficulty_raters.py). Adapters that honour it declare
+# ``takes_custom_prompt = True``.
+PROMPT_KEY = "prompt"
 
 
 def format_mqa(question: str, options: Sequence[str]) -> str:
@@ -27,3 +31,10 @@ def format_mqa(question: str, options: Sequence[str]) -> str:
     lines += [f"{LETTERS[i]}. {text}" for i, text in enumerate(options)]
     lines.append(ANSWER_INSTRUCTION)
     return "\n".join(lines)
+
+
+def prompt_for(q: Question, stem: str) -> str:
+    """What a model is asked for ``q``: its own whole prompt (``q.extra["prompt"]``) when it carries one,
+    else the multiple-choice prompt with ``stem``."""
+    own = q.extra.get(PROMPT_KEY)
+    return own if isinstance(own, str) and own else format_mqa(stem, q.options)

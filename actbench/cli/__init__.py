@@ -19,7 +19,8 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     # Imported here so that each command module stays small and `actbench --help` stays fast.
-    from actbench.cli import audit, build_mqa, build_train, compare, data, list_cmd, oad_data, report, run, score
+    from actbench.cli import (audit, build_mqa, build_train, compare, data, difficulty, list_cmd, oad_data, report, run,
+                              score)
 
     app.command("build-mqa")(build_mqa.build_mqa)
     app.command("run")(run.run)
@@ -28,6 +29,7 @@ def _register_commands() -> None:
     app.command("compare")(compare.compare)
     app.command("audit")(audit.audit)
     app.command("build-train")(build_train.build_train)
+    app.command("difficulty")(difficulty.difficulty)
     app.add_typer(data.app, name="data")
     app.add_typer(score.app, name="score")
     app.add_typer(oad_data.app, name="oad")

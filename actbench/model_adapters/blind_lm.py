@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actbench.errors import ActbenchError
 from actbench.model_adapters.base import AdapterContext
-from actbench.prompts import PERSPECTIVES, format_mqa
+from actbench.prompts import PERSPECTIVES, prompt_for
 from actbench.sap import KEY as SAP_KEY, prompt_stem
 from actbench.records import Answer, Question
 from actbench.model_adapters.letter_tokens import letter_token_ids
@@ -76,6 +76,7 @@ class BlindLM:
     name = NAME
     uses_frames = False
     sees_prior_actions = True  # the stem comes from prompt_stem (actbench run --sap)
+    takes_custom_prompt = True  # sends a question's own prompt (prompts.prompt_for): it can rate difficulty
 
     def __init__(self, model: Any, tokenizer: Any, args: BlindArgs | None = None, *,
                  weights: dict[str, Any] | None = None):
@@ -138,7 +139,7 @@ class BlindLM:
     # ---- prompts
     def prompt(self, q: Question) -> tuple[str, str]:
         """The chat-templated prompt, and its part shared by every question (system turn + stem)."""
-        content = format_mqa(prompt_stem(q, PERSPECTIVES[self.args.perspective]), q.options)
+        content = prompt_for(q, prompt_stem(q, PERSPECTIVES[self.args.perspective]))
         text = self.tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
                                                   add_generation_prompt=True)
         at = text.find(content)

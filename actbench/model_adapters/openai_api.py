@@ -50,7 +50,7 @@ from actbench.errors import ActbenchError
 from actbench.model_adapters.answer_parser import parse_answer
 from actbench.model_adapters.base import AdapterContext
 from actbench.model_adapters.pricing import CostBudget, Price, price_for, price_table
-from actbench.prompts import PERSPECTIVES, format_mqa
+from actbench.prompts import PERSPECTIVES, prompt_for
 from actbench.sap import prompt_stem
 from actbench.records import NOT_SENT, Answer, Question
 
@@ -100,6 +100,7 @@ class OpenAIAdapter:
     """Answers questions through the chat-completions API; see the module docstring."""
 
     sees_prior_actions = True  # the stem comes from prompt_stem (actbench run --sap)
+    takes_custom_prompt = True  # sends a question's own prompt (prompts.prompt_for): it can rate difficulty
 
     def __init__(self, name: str, args: OpenAIArgs, *, api_key: str, seed: int = 0):
         self.name = name
@@ -245,7 +246,7 @@ class OpenAIAdapter:
                 images = [] if frames is None else await asyncio.to_thread(self._encode, frames)
             except Exception as error:  # a frame that cannot be encoded fails this question only
                 return self._error(q, f"frames: {type(error).__name__}: {error}", 0.0, 0, t0)
-            prompt = format_mqa(prompt_stem(q, PERSPECTIVES[self.args.perspective]), q.options)
+            prompt = prompt_for(q, prompt_stem(q, PERSPECTIVES[self.args.perspective]))
             reserved = await self.budget.admit(len(prompt.encode("utf-8")), [(w, h) for _, w, h in images])
             if reserved is None:
                 return self._budget_answer(q)
