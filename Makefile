@@ -26,4 +26,4 @@ test: install
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) results/benchmarks results/runs results/leaderboard.*
+	rm -rf $(VENV) results/benchmarks results/runs results/leaderboard.* results/leaderboard_figures

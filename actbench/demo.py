@@ -1,5 +1,5 @@
 """``make demo``: build two EPIC-KITCHENS-100-MQA benchmarks from the real annotations, run the
-baselines on both, and write ``results/leaderboard.md`` and ``results/leaderboard.csv``.
+baselines on both, and write ``results/leaderboard.md``, ``.csv``, ``.html`` and the figures.
 
 The annotations are read from ACTBENCH_DATA_DIR (``make demo`` points it at ../shared/data when that
 exists); when they are not there yet, they are downloaded first with ``actbench data fetch``.
@@ -7,6 +7,7 @@ exists); when they are not there yet, they are downloaded first with ``actbench 
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import time
@@ -17,7 +18,7 @@ from actbench.datasets.location import resolve_data_dir
 from actbench.errors import ActbenchError
 from actbench.mqa_builder.build import BuildSpec, build_mqa
 from actbench.mqa_builder.cards import get_card
-from actbench.reports.leaderboard import write_leaderboard
+from actbench.reports.leaderboard import FIGURES_DIR, write_leaderboard
 from actbench.runner import RunSpec, built_benchmark_dir, run
 
 BENCHMARKS = ("ek100-mqa-prior", "ek100-mqa-random")
@@ -73,13 +74,19 @@ def main() -> int:
                 _say(f"running {model} on {name}" + (f" (first {limit} questions)" if limit else ""))
                 run(RunSpec(model=model, benchmark=str(built_benchmark_dir(name, RESULTS)), out=out,
                             data_dir=data_dir, results=RESULTS, limit=limit), progress=_progress(model))
-        for path in write_leaderboard(RESULTS / "runs", RESULTS):
-            _say(f"wrote {path}")
+        written = write_leaderboard(RESULTS / "runs", RESULTS, log=lambda note: _say(f"note: {note}"))
+        for path in written:
+            if path.suffix != ".png":
+                _say(f"wrote {path}")
+        _say(f"wrote {sum(p.suffix == '.png' for p in written)} figures in {RESULTS / FIGURES_DIR}")
     except ActbenchError as error:
         print(f"actbench: error: {error}", file=sys.stderr)
         return error.exit_code
     measured = (RESULTS / "leaderboard.md").read_text().split("## Reported in the papers")[0]
-    print(measured.rstrip() + "\n\n(the papers' published numbers follow in results/leaderboard.md)\n")
+    # The terminal shows the tables; the figures are in leaderboard.html (and linked from the Markdown).
+    shown = re.sub(r"### Figures\n\n(!\[[^\n]*\n\n?)+", "", measured)
+    print(shown.rstrip() + "\n\n(figures: results/leaderboard.html; the papers' published numbers follow in "
+          "results/leaderboard.md)\n")
     _say(f"done in {time.perf_counter() - started:.1f} s")
     return 0
 

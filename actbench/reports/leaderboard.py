@@ -6,6 +6,11 @@ count; a smoke run with ``--limit`` or another seed is a row of its own. Only wh
 directories hold exactly the same run is the most recently finished one used, the others listed as
 superseded. Model arguments and limits show in the model column; a benchmark name built twice with
 different contents gets its manifest hash appended.
+
+Where a run's answers and benchmark can be read (:mod:`actbench.reports.per_question`), each row also
+says whether its accuracy differs significantly from the closest higher-ranked row on the same questions,
+and how diverse its errors are (:mod:`actbench.reports.error_diversity`); the figures
+(:mod:`actbench.reports.plots`) need matplotlib, the Markdown and CSV do not.
 """
 
 from __future__ import annotations
@@ -14,18 +19,36 @@ import csv
 import hashlib
 import io
 import json
+import math
+import re
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from actbench.atomic import atomic_write_text
+from actbench.atomic import StagedDirectory, atomic_write_text
 from actbench.errors import ActbenchError
+from actbench.reports import plots
+from actbench.reports.error_diversity import LEVELS
+from actbench.reports.html import render_html
+from actbench.reports.per_question import ALPHA, RESAMPLES, Analysis, analyse
+from actbench.reports.plots import FigureFile as Figure
 from actbench.reports.reported import REPORTED_DIR, reported_section
 from actbench.runner import METRICS, RUN_JSON, RunInfo
 
 COLUMNS = ("benchmark", "model", "n", "accuracy", "ci95_low", "ci95_high", "parse_fail", "refused", "error",
            "latency_p50_s", "cost_usd", "run_dir", "model_args")
+# Per-question columns (empty where the run's answers or its benchmark were not found): the row compared
+# with, its paired-bootstrap and McNemar p-values, and the error diversity of the answers given.
+EXTRA_COLUMNS = ("vs_above_run", "p_vs_above", "mcnemar_p_vs_above", "significant_vs_above", "wrong_answers",
+                 "wrong_same_verb_pct", "wrong_same_noun_pct", "wrong_neither_pct", "dscore_action", "dscore_verb",
+                 "dscore_noun")
+FORMATS = ("md", "csv", "html", "png")
+FIGURES_DIR = "leaderboard_figures"
+NOT_SIGNIFICANT = "≈"
+FIGURES_SKIPPED = "Figures skipped: matplotlib is not installed (pip install 'actbench[plots]')."
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,8 @@ class Row:
     identity: str  # what makes two run directories the same run
     manifest_sha256: str
     model_args: str  # JSON, sorted keys
+    chosen_letters: tuple[tuple[str, int], ...] = ()  # from metrics.json (ok answers per letter)
+    answer_letters: tuple[tuple[str, int], ...] = ()  # the key's letters
 
 
 def _read_run(run_dir: Path, root: Path) -> Row | None:
@@ -64,10 +89,12 @@ def _read_run(run_dir: Path, root: Path) -> Row | None:
                    int(status["refused"]), int(status["error"]) + int(status.get("missing", 0)),
                    float(m["latency_s"]["p50"]), float(m["cost_usd"]),
                    run_dir.relative_to(root).as_posix(), info.finished_at or "",
-                   json.dumps([info.benchmark, info.model, info.seed, info.limit, info.permutations],
-                              sort_keys=True),
+                   json.dumps([info.benchmark, info.model, info.seed, info.limit, info.permutations]
+                              + ([True] if info.sap else []), sort_keys=True),  # old identities unchanged
                    str(info.benchmark.get("manifest_sha256", "")),
-                   json.dumps(info.model.get("args", {}), sort_keys=True))
+                   json.dumps(info.model.get("args", {}), sort_keys=True),
+                   tuple((str(k), int(v)) for k, v in m.get("chosen_letters", {}).items()),
+                   tuple((str(k), int(v)) for k, v in m.get("answer_letters", {}).items()))
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise ActbenchError.bad_value(metrics_path, str(error).strip("'"), "the fields of metrics.json",
                                       "missing or malformed") from None
@@ -79,6 +106,8 @@ def _model_label(info: RunInfo) -> str:
         label += f" (first {info.limit})"
     if info.permutations:
         label += f" (+{info.permutations} rotations)"
+    if info.sap:
+        label += " (SAP)"
     return label
 
 
@@ -115,60 +144,218 @@ def collect(results: Path) -> tuple[list[Row], list[Row]]:
     return board, superseded
 
 
-def _cells(row: Row) -> list[str]:
+def _nan_text(value: float, spec: str) -> str:
+    return "" if math.isnan(value) else format(value, spec)  # NaN: nothing to show
+
+
+def _extra_cells(row: Row, analysis: Analysis | None) -> list[str]:
+    """The per-question columns (empty where the run's answers or benchmark were not found)."""
+    cells = [""] * len(EXTRA_COLUMNS)
+    if analysis is None:
+        return cells
+    comparison = analysis.comparisons.get(row.run_dir)
+    if comparison is not None:
+        cells[:4] = [comparison.above, f"{comparison.p_bootstrap:.6g}", f"{comparison.p_mcnemar:.6g}",
+                     "yes" if comparison.significant else "no"]
+    run = analysis.runs.get(row.run_dir)
+    if run is not None:
+        cells[4:] = [str(run.overlap.total), *(_nan_text(x, ".2f") for x in run.overlap.shares()),
+                     *(_nan_text(run.dscore[level], ".4f") for level in LEVELS)]
+    return cells
+
+
+def _cells(row: Row, analysis: Analysis | None = None) -> list[str]:
     return [row.benchmark, row.model, str(row.n), f"{row.accuracy:.2f}", f"{row.ci95_low:.2f}",
             f"{row.ci95_high:.2f}", str(row.parse_fail), str(row.refused), str(row.error),
-            f"{row.latency_p50_s:.6f}", f"{row.cost_usd:.4f}", row.run_dir, row.model_args]
+            f"{row.latency_p50_s:.6f}", f"{row.cost_usd:.4f}", row.run_dir, row.model_args,
+            *_extra_cells(row, analysis)]
 
 
-def render_csv(rows: list[Row]) -> str:
+def render_csv(rows: list[Row], analysis: Analysis | None = None) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(_cells(r) for r in rows)
+    writer.writerow(COLUMNS + EXTRA_COLUMNS)
+    writer.writerows(_cells(r, analysis) for r in rows)
     return buffer.getvalue()
 
 
-def render_markdown(rows: list[Row], superseded: list[Row] = ()) -> str:
+def md_cell(text: str) -> str:
+    """Text for a Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _versus(row: Row, rank: int, analysis: Analysis | None) -> str:
+    if rank == 1:
+        return ""
+    comparison = analysis.comparisons.get(row.run_dir) if analysis else None
+    if comparison is None:
+        return "—"
+    return _p(comparison.p_value) if comparison.significant else f"{NOT_SIGNIFICANT} ({_p(comparison.p_value)})"
+
+
+def _significance_note(analysis: Analysis) -> str:
+    return (f"vs above: is the accuracy difference from the closest higher-ranked row that answered the same "
+            f"question ids significant? p is the larger of two two-sided paired tests over the questions, the paired "
+            f"bootstrap ({analysis.resamples} resamples, seed {analysis.seed}) and McNemar's test (both in "
+            f"leaderboard.csv); {NOT_SIGNIFICANT} marks a difference not significant at {ALPHA}. Only runs answering "
+            "the same question ids are compared; — : no such row above, or the run's answers or benchmark were "
+            "not found.")
+
+
+def _diversity_lines(group: list[Row], analysis: Analysis, benchmark: str) -> list[str]:
+    analysed = [r for r in group if r.run_dir in analysis.runs]
+    if not analysed:
+        return []
+    lines = ["### Error diversity", "",
+             ("Wrong answers (among answers given) by what the chosen option shares with the answer's class, and "
+              "DScore (GAD Appendix B.3: mean entropy in nats of each true class's errors; lower = errors less "
+              "spread) over actions, verbs and nouns."), "",
+             "| model | wrong | same verb % | same noun % | neither % | DScore action | DScore verb | DScore noun |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in analysed:
+        run = analysis.runs[r.run_dir]
+        shares = [_nan_text(x, ".1f") or "—" for x in run.overlap.shares()]
+        scores = [_nan_text(run.dscore[level], ".3f") or "—" for level in LEVELS]
+        lines.append(f"| {md_cell(r.model)} | {run.overlap.total} | {' | '.join(shares)} | {' | '.join(scores)} |")
+    mix = analysis.distractors.get(benchmark)
+    if mix is not None and mix.total:
+        verb, noun, neither = mix.shares()
+        lines += ["", (f"Distractors of this benchmark: {verb:.1f}% share the answer's verb, {noun:.1f}% its "
+                       f"noun, {neither:.1f}% neither (the mix a model picking wrong options at random would show).")]
+    return lines + [""]
+
+
+def render_markdown(rows: list[Row], superseded: list[Row] = (), analysis: Analysis | None = None,
+                    figures: list[Figure] = (), notes: list[str] = ()) -> str:
+    """The measured leaderboard; ``figures`` are linked (``leaderboard_figures/NAME``) under their benchmark."""
     lines = ["# Leaderboard", "",
-             "Accuracy in percent with its 95% bootstrap interval; parse failures, refusals and errors "
-             "count as wrong and are listed apart.", ""]
+             ("Accuracy in percent with its 95% bootstrap interval; parse failures, refusals and errors "
+              "count as wrong and are listed apart."), ""]
     for benchmark in sorted({r.benchmark for r in rows}):
-        lines += [f"## {benchmark}", "",
-                  "| rank | model | n | accuracy | 95% CI | parse fail | refused | error | latency p50 (s) | cost (USD) |",
-                  "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|"]
-        for rank, r in enumerate((r for r in rows if r.benchmark == benchmark), start=1):
-            lines.append(f"| {rank} | {r.model} | {r.n} | {r.accuracy:.2f} | [{r.ci95_low:.2f}, {r.ci95_high:.2f}] "
-                         f"| {r.parse_fail} | {r.refused} | {r.error} | {r.latency_p50_s:.6f} | {r.cost_usd:.4f} |")
+        group = [r for r in rows if r.benchmark == benchmark]
+        lines += [f"## {md_cell(benchmark)}", "",
+                  ("| rank | model | n | accuracy | 95% CI | vs above | parse fail | refused | error | latency p50 (s) "
+                   "| cost (USD) |"),
+                  "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|"]
+        for rank, r in enumerate(group, start=1):
+            lines.append(f"| {rank} | {md_cell(r.model)} | {r.n} | {r.accuracy:.2f} | [{r.ci95_low:.2f}, "
+                         f"{r.ci95_high:.2f}] | {_versus(r, rank, analysis)} | {r.parse_fail} | {r.refused} | "
+                         f"{r.error} | {r.latency_p50_s:.6f} | {r.cost_usd:.4f} |")
         lines.append("")
+        if analysis is not None and len(group) > 1 and any(r.run_dir in analysis.runs for r in group):
+            lines += [_significance_note(analysis), ""]
+        if analysis is not None:
+            lines += _diversity_lines(group, analysis, benchmark)
+        mine = [f for f in figures if f.benchmark == benchmark]
+        if mine:
+            lines += ["### Figures", ""]
+            lines += [line for f in mine for line in (f"![{md_cell(f.title)}]({FIGURES_DIR}/{f.name})", "")]
     if superseded:
         lines += ["Superseded runs (a newer run of the same model and benchmark is shown): "
                   + ", ".join(r.run_dir for r in superseded), ""]
+    if notes:
+        lines += ["## Notes", "", *(f"- {md_cell(n)}" for n in notes), ""]
     return "\n".join(lines)
 
 
-def write_leaderboard(results: Path, out: Path | None = None, formats: tuple[str, ...] = ("md", "csv"),
-                      reported_dir: Path | None = REPORTED_DIR) -> list[Path]:
-    """leaderboard.md (measured rows, then the papers' published numbers in a section of their own) and
-    leaderboard.csv (measured rows only)."""
-    unknown = [f for f in formats if f not in ("md", "csv")]
+def _difficulty(rows: list[Row], results: Path, analysis: Analysis, out_dir: Path) -> tuple[str, list[Path]]:
+    """The difficulty section (accuracy per rated level) when that report module is installed.
+
+    The seam: ``actbench.reports.difficulty_report.difficulty_section`` gives ("", []) when no benchmark has
+    ratings; without the module there is no section. Benchmarks whose directory was not found are not passed.
+    """
+    try:
+        from actbench.reports.difficulty_report import difficulty_section
+    except ModuleNotFoundError as error:
+        if error.name != "actbench.reports.difficulty_report":
+            raise
+        return "", []
+    run_dirs: dict[str, list[Path]] = {}
+    for row in rows:
+        if row.benchmark in analysis.benchmarks:
+            run_dirs.setdefault(row.benchmark, []).append(Path(results) / row.run_dir)
+    bench_dirs = {label: b.path for label, b in analysis.benchmarks.items()}
+    return difficulty_section(run_dirs, bench_dirs, out_dir) if run_dirs else ("", [])
+
+
+def _linked(section: str, pngs: list[Path], keep: bool) -> str:
+    """The section's image links pointed at the figures folder (or dropped when its PNGs are not kept)."""
+    names = {p.name for p in pngs}
+
+    def link(match: re.Match) -> str:
+        name = Path(match["src"]).name
+        if name not in names:
+            return match[0]
+        return f"![{match['alt']}]({FIGURES_DIR}/{name})" if keep else ""
+
+    return re.sub(r"!\[(?P<alt>[^\]]*)\]\((?P<src>[^)]+)\)", link, section)
+
+
+def write_leaderboard(results: Path, out: Path | None = None, formats: tuple[str, ...] = FORMATS,
+                      reported_dir: Path | None = REPORTED_DIR, *, benchmarks: tuple[Path, ...] = (),
+                      seed: int = 0, resamples: int = RESAMPLES, log: Callable[[str], None] | None = None
+                      ) -> list[Path]:
+    """leaderboard.md (measured rows, then the papers' published numbers in a section of their own),
+    leaderboard.csv (measured rows only), leaderboard.html (the Markdown as one self-contained page) and
+    the figures as PNG in ``leaderboard_figures/`` (replaced as a whole), as ``formats`` selects.
+
+    ``benchmarks``: more places to look for the runs' benchmark directories; ``seed``: of the paired
+    bootstrap between adjacent rows; ``log``: receives one-line notes (figures skipped, ...).
+    """
+    unknown = [f for f in formats if f not in FORMATS]
     if unknown:
-        raise ActbenchError.bad_value("--format", "format", "md or csv", unknown[0])
+        raise ActbenchError.bad_value("--format", "format", " or ".join(FORMATS), unknown[0])
     rows, superseded = collect(results)
     if not rows:
         raise ActbenchError(f"{results}: no finished run directories (run.json + metrics.json) found")
     out = Path(out) if out is not None else Path(results)
     if out.exists() and not out.is_dir():
         raise ActbenchError(f"{out}: exists and is not a directory (--out)")
+    analysis = analyse(rows, results, roots=benchmarks, seed=seed, resamples=resamples)
+    notes = list(analysis.notes)
+    want_figures = "png" in formats or "html" in formats
+    figures = []
+    if want_figures and not plots.available():
+        notes.append(FIGURES_SKIPPED)
+        want_figures = False
+    if want_figures:
+        figures = plots.leaderboard_figures(rows, analysis)
+    with tempfile.TemporaryDirectory(prefix="actbench-difficulty-") as scratch:
+        section, pngs = _difficulty(rows, results, analysis, Path(scratch))
+        figures += [plots.FigureFile(p.name, p.stem, None, p.read_bytes()) for p in pngs]
+    for note in notes:
+        if log is not None:
+            log(note)
+    measured = render_markdown(rows, superseded, analysis, figures, notes)
+    reported = reported_section(reported_dir) if reported_dir is not None else ""
     written = []
-    for fmt in formats:
+    for fmt in ("md", "csv", "html"):
+        if fmt not in formats:
+            continue
         path = out / f"leaderboard.{fmt}"
         if fmt == "md":
-            text = render_markdown(rows, superseded)
-            if reported_dir is not None:
-                text += reported_section(reported_dir)  # never mixed with the measured rows above
+            links = figures if "png" in formats else []
+            text = render_markdown(rows, superseded, analysis, links, notes)
+            text += _join(_linked(section, pngs, "png" in formats), reported)  # reported: never mixed with rows
+        elif fmt == "csv":
+            text = render_csv(rows, analysis)
         else:
-            text = render_csv(rows)
+            images = {f"{FIGURES_DIR}/{f.name}": f.png for f in figures}
+            text = render_html(measured + _join(_linked(section, pngs, True), reported), images)
         atomic_write_text(path, text)
         written.append(path)
+    if "png" in formats and plots.available():
+        with StagedDirectory(out / FIGURES_DIR) as staging:
+            for figure in figures:
+                (staging / figure.name).write_bytes(figure.png)
+        written += [out / FIGURES_DIR / f.name for f in figures]
     return written
+
+
+def _join(*sections: str) -> str:
+    """Markdown sections one blank line apart, ending with a newline."""
+    return "".join("\n" + s.strip("\n") + "\n" for s in sections if s.strip())
