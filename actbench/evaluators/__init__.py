@@ -10,4 +10,5 @@ the online action detection (OAD) and classification families:
 - ``frame_metrics``: frame / top-1 accuracy and per-frame mAP
 - ``dscore``: the diversity score of misclassifications and the memorization rate
 - ``oad_report``: reading P.json / G.json and computing every OAD metric at once
+- ``latency``: per-prediction latency (p50 / p95 / mean), FPS of the model computation, training throughput
 """

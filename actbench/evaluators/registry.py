@@ -23,3 +23,6 @@ METRICS.register("mcnemar", "actbench.evaluators.paired_tests:mcnemar",
                  summary="McNemar's test between two runs on the same questions (exact below 25 discordant)")
 METRICS.register("circular_accuracy", "actbench.evaluators.circular:circular_metrics",
                  summary="CircularEval accuracy under option rotations and position bias (%); higher is better")
+METRICS.register("latency", "actbench.evaluators.latency:latency_summary",
+                 summary="per-call latency p50/p95/mean (s) and FPS of the model computation alone; lower latency "
+                         "is better")
