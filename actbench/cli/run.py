@@ -30,7 +30,8 @@ def run(
     seed: int = typer.Option(0, help="Seed of the model's random steps and of the bootstrap."),
     resume: bool = typer.Option(False, help="Finish an interrupted run in --out from its journal."),
     model_arg: List[str] = typer.Option([], help="A model argument KEY=VALUE (repeatable)."),
-    model_path: Optional[Path] = typer.Option(None, help="Local weights of a model (same as --model-arg model_path=...)."),
+    model_path: Optional[Path] = typer.Option(None, help="Local weights of a model "
+                                              "(same as --model-arg model_path=...)."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, ... for local models."),
     dtype: Optional[str] = typer.Option(None, help="float32, bfloat16, float16 for local models."),
     base_url: Optional[str] = typer.Option(None, help="An OpenAI-compatible server for openai:MODEL."),
@@ -46,8 +47,20 @@ def run(
     video_layout: str = typer.Option("video", help="video (MP4 files) or rgb_frames (JPEG folders)."),
     sap: bool = typer.Option(False, "--sap", help="Sequential action prediction: the model's own answers to the "
                                                   "two previous actions of the video go into the prompt."),
+    checkpoint: Optional[Path] = typer.Option(None, help="A checkpoint from `actbench train`: gen-/disc-/gad-* "
+                                              "models on oad-* / coin-* benchmarks, or llavaction-action-token."),
+    data_root: Optional[Path] = typer.Option(None, help="OAD: the TeSTra-layout folder; COIN: the features folder "
+                                             "(default: the training recipe's)."),
+    coin_json: Optional[Path] = typer.Option(None, help="COIN's coin.json (default: the training recipe's)."),
+    batch_size: int = typer.Option(1, help="Classifier benchmarks: frames / samples per model call (1 = streaming)."),
+    branch: str = typer.Option("auto", help="Classifier benchmarks: auto, or gen for a GAD model's generated text."),
 ) -> None:
     """Run MODEL on BENCHMARK, journaling each answer; --resume continues a killed run."""
+    from actbench.recipes.evaluate import CLASSIFIER_MODELS, is_classifier_benchmark
+
+    if is_classifier_benchmark(benchmark) or model in CLASSIFIER_MODELS:
+        return _run_classifier(model, benchmark, checkpoint, out, data_root, coin_json, batch_size, branch, limit,
+                               resume)
     from tqdm import tqdm
 
     from actbench.runner import RunSpec, run as run_benchmark
@@ -55,7 +68,7 @@ def run(
     args = parse_model_args(model_arg)
     # The common model arguments have flags of their own; they land in the same place.
     for key, value in (("model_path", model_path), ("device", device), ("dtype", dtype), ("base_url", base_url),
-                       ("concurrency", concurrency), ("max_cost", max_cost)):
+                       ("concurrency", concurrency), ("max_cost", max_cost), ("checkpoint", checkpoint)):
         if value is not None:
             args[key] = str(value)
     spec = RunSpec(model=model, benchmark=benchmark, out=out, limit=limit, seed=seed, resume=resume,
@@ -85,3 +98,19 @@ def run(
     extra += " (SAP)" if sap else ""
     typer.echo(f"{model} on {metrics['benchmark']}: accuracy {metrics['accuracy']:.2f}% "
                f"[{low:.2f}, {high:.2f}] over {metrics['n']} questions{extra} -> {run_dir}")
+
+
+def _run_classifier(model, benchmark, checkpoint, out, data_root, coin_json, batch_size, branch, limit, resume):
+    """Gen / Disc / GAD checkpoints on OAD and COIN (recipes/evaluate.py)."""
+    import json
+
+    from actbench.recipes.evaluate import EvalSpec, evaluate
+
+    if checkpoint is None:
+        raise ActbenchError.bad_value("--checkpoint", "checkpoint", f"a checkpoint folder for {benchmark}", "none")
+    spec = EvalSpec(model=model, benchmark=benchmark, checkpoint=checkpoint, out=out, data_root=data_root,
+                    coin_json=coin_json, batch_size=batch_size, branch=branch, limit=limit, resume=resume)
+    run_dir = evaluate(spec)
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    shown = {k: round(v, 2) for k, v in metrics.items() if isinstance(v, float)}
+    typer.echo(f"{model} on {benchmark}: {json.dumps(shown)} -> {run_dir}")

@@ -36,3 +36,5 @@ MODELS.register("internvl3-8b", "actbench.model_adapters.hf_video_mllm:internvl3
                 summary="InternVL3 8B (OpenGVLab/InternVL3-8B-hf), local, transformers [hf]")
 MODELS.register("smollm2-135m-blind", "actbench.model_adapters.blind_lm:smollm2_blind_adapter",
                 summary="the real SmolLM2-135M-Instruct from the question text alone (no frames): the language-prior row [hf]")
+MODELS.register("llavaction-action-token", "actbench.model_adapters.action_token_adapter:action_token_adapter",
+                summary="a LLaVAction action-token checkpoint (--model-arg checkpoint=DIR from actbench train), local [hf]")
