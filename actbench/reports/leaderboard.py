@@ -39,7 +39,7 @@ from actbench.reports.reported import REPORTED_DIR, reported_section
 from actbench.runner import METRICS, RUN_JSON, RunInfo
 
 COLUMNS = ("benchmark", "model", "n", "accuracy", "ci95_low", "ci95_high", "parse_fail", "refused", "error",
-           "latency_p50_s", "cost_usd", "run_dir", "model_args")
+           "latency_p50_s", "cost_usd", "run_dir", "model_args", "upper_bound")
 # Per-question columns (empty where the run's answers or its benchmark were not found): the row compared
 # with, its paired-bootstrap and McNemar p-values, and the error diversity of the answers given.
 EXTRA_COLUMNS = ("vs_above_run", "p_vs_above", "mcnemar_p_vs_above", "significant_vs_above", "wrong_answers",
@@ -71,6 +71,9 @@ class Row:
     model_args: str  # JSON, sorted keys
     chosen_letters: tuple[tuple[str, int], ...] = ()  # from metrics.json (ok answers per letter)
     answer_letters: tuple[tuple[str, int], ...] = ()  # the key's letters
+    # Share of questions with a correct option (%): below 100 on two-stage benchmarks (LLaVAction §3.3),
+    # whose options are the specialist's top-K without the ground truth inserted.
+    upper_bound: float = 100.0
 
 
 def _read_run(run_dir: Path, root: Path) -> Row | None:
@@ -94,7 +97,8 @@ def _read_run(run_dir: Path, root: Path) -> Row | None:
                    str(info.benchmark.get("manifest_sha256", "")),
                    json.dumps(info.model.get("args", {}), sort_keys=True),
                    tuple((str(k), int(v)) for k, v in m.get("chosen_letters", {}).items()),
-                   tuple((str(k), int(v)) for k, v in m.get("answer_letters", {}).items()))
+                   tuple((str(k), int(v)) for k, v in m.get("answer_letters", {}).items()),
+                   float(m.get("upper_bound", 100.0)))
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise ActbenchError.bad_value(metrics_path, str(error).strip("'"), "the fields of metrics.json",
                                       "missing or malformed") from None
@@ -168,7 +172,7 @@ def _cells(row: Row, analysis: Analysis | None = None) -> list[str]:
     return [row.benchmark, row.model, str(row.n), f"{row.accuracy:.2f}", f"{row.ci95_low:.2f}",
             f"{row.ci95_high:.2f}", str(row.parse_fail), str(row.refused), str(row.error),
             f"{row.latency_p50_s:.6f}", f"{row.cost_usd:.4f}", row.run_dir, row.model_args,
-            *_extra_cells(row, analysis)]
+            f"{row.upper_bound:.2f}", *_extra_cells(row, analysis)]
 
 
 def render_csv(rows: list[Row], analysis: Analysis | None = None) -> str:
@@ -246,6 +250,11 @@ def render_markdown(rows: list[Row], superseded: list[Row] = (), analysis: Analy
                          f"{r.ci95_high:.2f}] | {_versus(r, rank, analysis)} | {r.parse_fail} | {r.refused} | "
                          f"{r.error} | {r.latency_p50_s:.6f} | {r.cost_usd:.4f} |")
         lines.append("")
+        bounds = sorted({round(r.upper_bound, 2) for r in group if r.upper_bound < 100.0})
+        if bounds:
+            lines += [f"Upper bound: the options are the specialist's top-K without the ground truth inserted "
+                      f"(two-stage), so only {' / '.join(f'{b:.2f}' for b in bounds)}% of the questions can be "
+                      f"answered correctly; accuracy is action top-1 over all clips.", ""]
         if analysis is not None and len(group) > 1 and any(r.run_dir in analysis.runs for r in group):
             lines += [_significance_note(analysis), ""]
         if analysis is not None:

@@ -215,3 +215,17 @@ def test_two_stage_runs_score_over_every_clip_with_an_upper_bound(mini, tmp_path
     metrics = json.loads((out / "metrics.json").read_text())
     keyed = manifest.counts["answer_among_options"]
     assert metrics["n"] == 10 and metrics["accuracy"] == metrics["upper_bound"] == 100.0 * keyed / 10
+
+
+def test_the_leaderboard_shows_a_two_stage_benchmarks_upper_bound(mini, tmp_path):
+    from actbench.reports.leaderboard import write_leaderboard
+    from actbench.runner import RunSpec, run
+
+    manifest = build(mini, tmp_path / "b", k=3, two_stage=True)
+    run(RunSpec(model="oracle", benchmark=str(tmp_path / "b"), out=tmp_path / "runs" / "oracle"))
+    write_leaderboard(tmp_path / "runs", tmp_path / "out", ("md", "csv"))
+    bound = 100.0 * manifest.counts["answer_among_options"] / 10
+    text = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert f"only {bound:.2f}% of the questions can be answered correctly" in text
+    header, row = (tmp_path / "out" / "leaderboard.csv").read_text().splitlines()[:2]
+    assert row.split(",")[header.split(",").index("upper_bound")] == f"{bound:.2f}"
