@@ -98,7 +98,9 @@ class FeatureLM(_module_base()):  # type: ignore[misc]
         hidden = lm.config.hidden_size
         std = float(lm.get_input_embeddings().weight.detach().float().std())
         self.adapter = nn.Sequential(nn.Linear(spec.feature_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden))
-        self.cls_tokens = nn.Parameter(torch.randn(max(1, self.variant.cls_tokens), hidden) * std)
+        # Gen and w/o [CLS] have no learnable token; one row is kept (frozen) so every checkpoint has the tensor.
+        self.cls_tokens = nn.Parameter(torch.randn(max(1, self.variant.cls_tokens), hidden) * std,
+                                       requires_grad=self.variant.cls_tokens > 0)
         self.heads = nn.ModuleDict({name: nn.Linear(hidden, len(names)) for name, names in spec.heads.items()}
                                    if self.variant.classifies else {})
         self.prompter = Prompter(tokenizer)

@@ -91,10 +91,13 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
 
 def _accelerator(cfg: TrainConfig):
     try:
-        from accelerate import Accelerator
+        from accelerate import Accelerator, DistributedDataParallelKwargs
     except ImportError:  # plain single-process training still works
         return None
-    return Accelerator(mixed_precision=cfg.mixed_precision)
+    # Some trainable parameters sit out some steps (the heads during label_2stage's generative stage, a
+    # batch without previous actions for prev_disc), which plain DDP treats as an error.
+    return Accelerator(mixed_precision=cfg.mixed_precision,
+                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
 
 
 def _stages(task: TrainTask, cfg: TrainConfig) -> list[tuple[str, int]]:
@@ -197,13 +200,13 @@ def train(task: TrainTask, cfg: TrainConfig, out: Path, *, resume: bool = False,
                     if state["step"] % cfg.checkpoint_every == 0:
                         _checkpoint(task, model, optimizer, state, out, cfg, rank, accel)
                     if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
-                        return _finish(task, model, out, rank, accel, state, samples_seen, t_start)
+                        return _finish(task, model, out, rank, accel, state, samples_seen * processes, t_start)
                 optimizer.zero_grad(set_to_none=True)  # a last partial accumulation is dropped, not carried over
                 state.update(epoch=epoch + 1, micro=0)
                 _checkpoint(task, model, optimizer, state, out, cfg, rank, accel)
             state.update(stage=stage_index + 1, epoch=0, micro=0, stage_step=0)
             ckpt = None
-        return _finish(task, model, out, rank, accel, state, samples_seen, t_start)
+        return _finish(task, model, out, rank, accel, state, samples_seen * processes, t_start)
     finally:
         if log is not None:
             log.close()
@@ -253,6 +256,7 @@ def _finish(task, model, out: Path, rank: int, accel, state: dict, samples: int,
         task.save_model(_unwrapped(model, accel), final)
         seconds = time.perf_counter() - t_start
         atomic_write_json(out / "train_summary.json", {
+            # every process takes an equal share of the micro-batches: samples counts all of them
             "steps": state["step"], "samples_this_session": samples, "seconds_this_session": round(seconds, 3),
             "samples_per_s": round(samples / seconds, 3) if seconds > 0 else None})
     return final

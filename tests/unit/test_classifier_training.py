@@ -197,3 +197,34 @@ def test_generated_recipes_carry_the_papers_settings():
     assert (coin["train"]["epochs"], coin["train"]["warmup_ratio"], coin["train"]["batch_size"]) == (5, 0.05, 8)
     assert coin["data"]["tokens_per_frame"] == 10 and coin["model"]["backbone"] == "llama-3-8b-instruct"
     assert np.all([resolve_recipe(n)["task"] in ("oad", "coin", "llavaction-action-token") for n in names[:40]])
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_equal_one_process_with_accumulation(llama, oad_root, tmp_path, capsys):
+    """Two processes (torchrun, Accelerator's gloo backend on the CPU; `accelerate launch --multi_gpu` on GPUs):
+    rank r takes micro-batches r, r + 2, ... and the gradients are averaged, so one step equals one process
+    accumulating both."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    common = ["train", "--recipe", "gad-smollm2-ek100", "--set", f"data.root='{oad_root}'",
+              *_tiny(llama, **{"train.epochs": 1, "train.micro_batch": 4, "train.batch_size": 8,
+                               "model.lora_dropout": 0.0, "train.max_steps": 6})]
+    code, _, err = cli(capsys, *common, "--out", str(tmp_path / "one"))
+    assert code == 0, err
+    with socket.socket() as probe:  # a free port on the loopback interface for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+              "--master_port", str(port), "-m", "actbench"]
+    done = subprocess.run([*launch, *common, "--out", str(tmp_path / "two")], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "ACCELERATE_USE_CPU": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "two" / "train_config.json").read_text())["processes"] == 2
+    assert [r["step"] for r in _log(tmp_path / "two")] == [1, 2, 3, 4, 5, 6]
+    one = load_file(tmp_path / "one" / "final" / "trainable.safetensors")
+    two = load_file(tmp_path / "two" / "final" / "trainable.safetensors")
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5, msg=key)
