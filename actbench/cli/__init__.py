@@ -21,6 +21,7 @@ def _register_commands() -> None:
     # Imported here so that each command module stays small and `actbench --help` stays fast.
     from actbench.cli import (audit, build_mqa, build_train, compare, data, difficulty, list_cmd, oad_data, report, run,
                               score, train)
+    from actbench.cli import export
 
     app.command("build-mqa")(build_mqa.build_mqa)
     app.command("run")(run.run)
@@ -31,6 +32,7 @@ def _register_commands() -> None:
     app.command("build-train")(build_train.build_train)
     app.command("difficulty")(difficulty.difficulty)
     app.command("train")(train.train)
+    app.command("export")(export.export)
     app.add_typer(data.app, name="data")
     app.add_typer(score.app, name="score")
     app.add_typer(oad_data.app, name="oad")

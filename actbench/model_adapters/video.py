@@ -254,13 +254,25 @@ def _decode_decord(path: Path, rel: str, times: tuple[float, ...], start: float,
     return [pixels[i] for i in indices]
 
 
+def rgb_frame_number(t: float, fps: float) -> int:
+    """The 1-based number of the frame nearest to time ``t``, ties to the earlier one.
+
+    Rounded before the ceiling: ``0.07 * 50 - 0.5`` is ``3.0000000000000004`` in floating point, which
+    would turn that exact tie into the later frame.
+
+    >>> rgb_frame_number(0.0, 50), rgb_frame_number(0.01, 50), rgb_frame_number(0.07, 50), rgb_frame_number(0.0701, 50)
+    (1, 1, 4, 5)
+    """
+    return max(math.ceil(round(t * fps - 0.5, 6)), 0) + 1
+
+
 def _read_jpegs(folder: Path, rel: str, times: tuple[float, ...], fps: float, root: Path,
                 finish: Callable[[Any], np.ndarray]) -> list[np.ndarray]:
     from PIL import Image
 
     out: list[np.ndarray] = []
     for t in times:
-        k = max(math.ceil(t * fps - 0.5), 0) + 1  # nearest 1-based frame, ties to the earlier
+        k = rgb_frame_number(t, fps)
         name = f"frame_{k:010d}.jpg"
         if not (folder / name).exists():
             raise _Unavailable(f"{rel}/{name}: missing frame (t={t:.3f} s at {fps:g} fps)")
