@@ -61,7 +61,11 @@ def _torch():
 
 
 def build_model(spec: ModelSpec, *, lm=None, tokenizer=None, seed: int = 0):
-    """A fresh :class:`FeatureLM` (random adapter, tokens and heads from ``seed``; LoRA at zero)."""
+    """A fresh :class:`FeatureLM` (random adapter, tokens and heads from ``seed``; LoRA at zero), in
+    training mode (call ``.eval()`` before predicting, as load_model does).
+
+    A given ``lm`` is used in place: LoRA is injected into it, so one loaded backbone serves one model.
+    """
     torch = _torch()
     from actbench.recipes.backbones import load_backbone, resolve_backbone
 
@@ -267,11 +271,13 @@ class FeatureLM(_module_base()):  # type: ignore[misc]
         at = hidden[torch.arange(len(samples), device=self.device), batch.head_positions[:, 0]]
         return [torch.softmax(self.heads[s.head](at[i]).float(), -1).cpu().numpy() for i, s in enumerate(samples)]
 
-    def generate(self, samples: Sequence[Sample], *, max_new_tokens: int | None = None) -> list[list[int]]:
+    def generate(self, samples: Sequence[Sample], *, max_new_tokens: int | None = None,
+                 stop: bool = True) -> list[list[int]]:
         """Greedy decoding after ``Assistant:`` (after [CLS] for GAD disc-first); ids without end-of-sequence.
 
         For OAD, when the first generated token is the first token of `` background``, decoding stops
-        there: the frame is background (the reference shortcut).
+        there: the frame is background (the reference shortcut). ``stop=False`` ignores both stops and
+        decodes exactly ``max_new_tokens`` (timing a decode of known length, perf/classifier_latency.py).
         """
         torch = _torch()
         v = self.variant
@@ -282,7 +288,8 @@ class FeatureLM(_module_base()):  # type: ignore[misc]
             plan.sample = i
             plans.append(plan)
         limit = max_new_tokens or self._default_new_tokens()
-        shortcut = self._background_token()
+        shortcut = self._background_token() if stop else None
+        eos = self.prompter.eos if stop else None
         with torch.no_grad():
             batch = embed_batch(self, self.prompter, plans, samples, left_pad=True)
             out = self.lm(inputs_embeds=batch.inputs_embeds, attention_mask=batch.attention_mask,
@@ -294,7 +301,7 @@ class FeatureLM(_module_base()):  # type: ignore[misc]
                 token = out.logits[:, -1].argmax(-1)
                 for i in torch.nonzero(~done).flatten().tolist():
                     t = int(token[i])
-                    if t == self.prompter.eos:
+                    if t == eos:
                         done[i] = True
                     else:
                         result[i].append(t)
