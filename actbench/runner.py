@@ -3,9 +3,11 @@
 Run directory (DESIGN.md): ``run.json`` (model name + arguments, the benchmark's manifest hash, seed,
 versions, start/end), ``predictions.jsonl`` (the journal, see journal.py) and ``metrics.json``.
 A run that is killed or interrupted resumes with ``resume=True``: the journal says which questions are
-done, and the run must match the recorded model, arguments, benchmark, seed and limit.
+done, and the run must match the recorded model, arguments, benchmark, seed, limit and shard.
 With ``sap=True`` the model's own earlier answers go into the prompt (sequential action prediction,
 see sap.py): the askings are then scheduled in video order instead of in fixed slices.
+With ``shard=(i, n)`` the run answers only shard i of n of the questions (runs/shard.py: the rule, and
+why); ``actbench merge`` (runs/merge.py) joins the shards' run directories into one run.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from actbench.model_adapters.base import AdapterContext
 from actbench.mqa_builder.benchmark_dir import MANIFEST, QUESTIONS, Benchmark, load_benchmark
 from actbench.mqa_builder.cards import load_cards
 from actbench.records import NOT_SENT, Answer, Question
+from actbench.runs import shard as sharding
+from actbench.runs.shard import Merged, Shard
 
 SCHEMA_VERSION = 1
 RUN_JSON = "run.json"
@@ -71,10 +75,17 @@ class RunInfo(BaseModel):
     permutations: int = 0
     sap: bool = False  # sequential action prediction: a different leaderboard row from the plain run
     frames: dict[str, Any] | None = None
+    shard: Shard | None = None  # this run answers one slice of the questions (actbench run --shard i/n)
+    merged: Merged | None = None  # this run was joined from shard runs (actbench merge)
     versions: dict[str, str]
     started_at: str
     finished_at: str | None = None
     status: Literal["running", "interrupted", "stopped", "failed", "complete"] = "running"
+
+    @property
+    def partial(self) -> bool:
+        """Answers only part of the run's questions: a shard, or a merge with shards missing."""
+        return self.shard is not None or (self.merged is not None and bool(self.merged.missing))
 
 
 @dataclass(frozen=True)
@@ -94,18 +105,22 @@ class RunSpec:
     frame_size: int = 384  # short side in pixels
     video_layout: str = "video"  # "video" (P01/videos/P01_01.MP4) or "rgb_frames" (JPEG folders)
     sap: bool = False  # feed the model's answers to the two previous actions back (sap.py)
+    shard: tuple[int, int] | None = None  # (i, n): answer only shard i of n (runs/shard.py)
 
     def out_dir(self, benchmark_name: str) -> Path:
         if self.out is not None:
             return Path(self.out)
-        return self.results / "runs" / benchmark_name / (f"{self.model}-sap" if self.sap else self.model)
+        name = f"{self.model}-sap" if self.sap else self.model
+        if self.shard is not None:  # jobs of one array share the results folder: one directory per shard
+            name += f"-shard-{self.shard[0]}-of-{self.shard[1]}"
+        return self.results / "runs" / benchmark_name / name
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def _asked(questions: list[Question], permutations: int) -> list[Question]:
+def asked_questions(questions: list[Question], permutations: int) -> list[Question]:
     """The questions as asked: the originals first, then each rotation of them (see circular.py)."""
     if permutations < 0 or any(permutations >= len(q.options) for q in questions):
         smallest = min(len(q.options) for q in questions)
@@ -114,15 +129,25 @@ def _asked(questions: list[Question], permutations: int) -> list[Question]:
     return questions + [rotate(q, shift) for shift in range(1, permutations + 1) for q in questions]
 
 
-def _run_metrics(questions, asked, answers, seed, wall_s, answered_now) -> dict:
-    metrics = score_mqa(questions, answers, seed=seed)
+def run_metrics(info: RunInfo, benchmark_name: str, questions: list[Question], asked: list[Question],
+                answers: dict[str, Answer], sap_plan: sap.SapPlan | None, *, wall_s: float, answered_now: int,
+                part: dict[str, Any] | None = None) -> dict:
+    """``metrics.json`` of a finished run (``actbench merge`` recomputes a merged run's with it too).
+
+    ``part``: for a run answering part of its questions (a shard), which part.
+    """
+    metrics = score_mqa(questions, answers, seed=info.seed)
     if len(asked) > len(questions):
         metrics["circular"] = circular_metrics(asked, answers)
     failed = [a for a in answers.values() if a.status == "error"]
     metrics["errors"] = [{"id": a.id, "reason": a.raw[:200]} for a in sorted(failed, key=lambda a: a.id)[:50]]
     metrics["wall_s"] = round(wall_s, 6)
     metrics["throughput_qps"] = round(answered_now / wall_s, 3) if wall_s > 0 and answered_now else None
-    return metrics
+    if sap_plan is not None:
+        metrics["sap"] = sap.summary(sap_plan, answers)
+    if part is not None:
+        metrics["part"] = part
+    return {"schema_version": SCHEMA_VERSION, "model": info.model["name"], "benchmark": benchmark_name, **metrics}
 
 
 def _frame_sampler(spec: RunSpec, adapter) -> Any:
@@ -200,6 +225,8 @@ def _start(spec: RunSpec, out: Path, identity: dict[str, Any], runtime: frozense
             raise ActbenchError.from_validation(run_json, error, "run.json") from None
         for key, value in identity.items():
             recorded = getattr(info, key)
+            if isinstance(recorded, BaseModel):
+                recorded = recorded.model_dump()
             if key == "model":  # concurrency, timeouts, budgets may change between sessions
                 value, recorded = _without(value, runtime), _without(recorded, runtime)
             if recorded != value:
@@ -211,6 +238,20 @@ def _start(spec: RunSpec, out: Path, identity: dict[str, Any], runtime: frozense
     return RunInfo(schema_version=SCHEMA_VERSION, actbench_version=__version__, started_at=_now(),
                    versions={"python": platform.python_version(), "numpy": np.__version__,
                              "platform": sys.platform}, **identity)
+
+
+def load_run_info(run_dir: Path) -> RunInfo:
+    """``run_dir/run.json``, validated; a missing folder or file or a bad field is a one-line error."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_JSON
+    if not run_dir.is_dir():
+        raise ActbenchError(f"{run_dir}: not a directory (expected a run directory with {RUN_JSON})")
+    if not path.is_file():
+        raise ActbenchError(f"{path}: file not found ({run_dir} is not a run directory)")
+    try:
+        return RunInfo.model_validate_json(path.read_bytes())
+    except ValidationError as error:
+        raise ActbenchError.from_validation(path, error, "run.json") from None
 
 
 def _save(out: Path, info: RunInfo) -> None:
@@ -229,7 +270,11 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
     factory = MODELS.get(name)
     benchmark: Benchmark = load_benchmark(resolve_benchmark(spec.benchmark, spec.results))
     questions = list(benchmark.questions[: spec.limit] if spec.limit else benchmark.questions)
-    asked = _asked(questions, spec.permutations)
+    run_shard = sharding.shard_of(spec.shard, questions, sap=spec.sap) if spec.shard is not None else None
+    of = len(questions)
+    if run_shard is not None:
+        questions = sharding.select(questions, run_shard)
+    asked = asked_questions(questions, spec.permutations)
     sap_plan = sap.plan(asked, where=benchmark.path / QUESTIONS) if spec.sap else None
     out = spec.out_dir(benchmark.name)
     # Checked before the model is loaded (which can take minutes for a local model).
@@ -251,6 +296,7 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
         "seed": spec.seed, "limit": spec.limit, "permutations": spec.permutations, "sap": spec.sap,
         # Every model of a run sees the same frames: the sampling is part of what makes runs comparable.
         "frames": None if sampler is None else {"video_root": str(spec.video_root), **sampler.describe()},
+        "shard": None if run_shard is None else run_shard.model_dump(),
     }
     info = _start(spec, out, identity, frozenset(getattr(adapter, "runtime_args", ())))
     _save(out, info)
@@ -306,11 +352,10 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
         _save(out, info.model_copy(update={"status": "stopped"}))
         raise ActbenchError(f"{out}: stopped before exceeding the budget after {done} of {len(asked)} questions "
                             "(journal intact; --resume with a larger --max-cost finishes it)")
-    metrics = _run_metrics(questions, asked, answers, spec.seed, time.perf_counter() - started, len(todo))
-    if sap_plan is not None:
-        metrics["sap"] = sap.summary(sap_plan, answers)
-    metrics = {"schema_version": SCHEMA_VERSION, "model": info.model["name"], "benchmark": benchmark.name,
-               **metrics}
+    part = None if run_shard is None else {"shard": str(run_shard), "by": run_shard.by, "questions": len(questions),
+                                           "of": of}
+    metrics = run_metrics(info, benchmark.name, questions, asked, answers, sap_plan,
+                          wall_s=time.perf_counter() - started, answered_now=len(todo), part=part)
     atomic_write_json(out / METRICS, metrics)
     _save(out, info.model_copy(update={"status": "complete", "finished_at": _now()}))
     return out

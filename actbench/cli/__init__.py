@@ -21,7 +21,7 @@ def _register_commands() -> None:
     # Imported here so that each command module stays small and `actbench --help` stays fast.
     from actbench.cli import (audit, build_mqa, build_train, compare, data, difficulty, list_cmd, oad_data, report, run,
                               score, train)
-    from actbench.cli import export
+    from actbench.cli import export, merge
 
     app.command("build-mqa")(build_mqa.build_mqa)
     app.command("run")(run.run)
@@ -33,6 +33,7 @@ def _register_commands() -> None:
     app.command("difficulty")(difficulty.difficulty)
     app.command("train")(train.train)
     app.command("export")(export.export)
+    app.command("merge")(merge.merge)
     app.add_typer(data.app, name="data")
     app.add_typer(score.app, name="score")
     app.add_typer(oad_data.app, name="oad")

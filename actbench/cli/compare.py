@@ -49,19 +49,13 @@ class PairedRuns:
 
 
 def _run_info(run_dir: Path):
-    from pydantic import ValidationError
-
-    from actbench.runner import RUN_JSON, RunInfo
+    from actbench.runner import RUN_JSON, load_run_info
 
     path = Path(run_dir) / RUN_JSON
-    if not Path(run_dir).is_dir():
-        raise ActbenchError(f"{run_dir}: not a directory (expected a run directory with {RUN_JSON})")
-    if not path.is_file():
-        raise ActbenchError(f"{path}: file not found ({run_dir} is not a run directory)")
-    try:
-        info = RunInfo.model_validate_json(path.read_bytes())
-    except ValidationError as error:
-        raise ActbenchError.from_validation(path, error, "run.json") from None
+    info = load_run_info(run_dir)
+    if info.partial:  # a shard's unanswered questions would count as wrong
+        raise ActbenchError.bad_value(path, "shard", "a whole run (join shards with actbench merge)",
+                                      str(info.shard or info.merged.missing))
     sha = info.benchmark.get("manifest_sha256")
     if not isinstance(sha, str) or not sha:
         raise ActbenchError.bad_value(path, "benchmark.manifest_sha256", "the sha256 of the benchmark's manifest",

@@ -47,6 +47,8 @@ def run(
     video_layout: str = typer.Option("video", help="video (MP4 files) or rgb_frames (JPEG folders)."),
     sap: bool = typer.Option(False, "--sap", help="Sequential action prediction: the model's own answers to the "
                                                   "two previous actions of the video go into the prompt."),
+    shard: Optional[str] = typer.Option(None, help="i/n: answer only shard i of n (0 <= i < n; questions dealt "
+                                        "round robin, whole videos with --sap); join shards with `actbench merge`."),
     checkpoint: Optional[Path] = typer.Option(None, help="A checkpoint from `actbench train`: gen-/disc-/gad-* "
                                               "models on oad-* / coin-* benchmarks, or llavaction-action-token."),
     data_root: Optional[Path] = typer.Option(None, help="OAD: the TeSTra-layout folder; COIN: the features folder "
@@ -59,11 +61,15 @@ def run(
     from actbench.recipes.evaluate import CLASSIFIER_MODELS, is_classifier_benchmark
 
     if is_classifier_benchmark(benchmark) or model in CLASSIFIER_MODELS:
+        if shard is not None:
+            raise ActbenchError.bad_value("--shard", "shard", "no --shard (classifier benchmarks are not sharded)",
+                                          shard)
         return _run_classifier(model, benchmark, checkpoint, out, data_root, coin_json, batch_size, branch, limit,
                                resume)
     from tqdm import tqdm
 
     from actbench.runner import RunSpec, run as run_benchmark
+    from actbench.runs.shard import parse as parse_shard
 
     args = parse_model_args(model_arg)
     # The common model arguments have flags of their own; they land in the same place.
@@ -74,7 +80,7 @@ def run(
     spec = RunSpec(model=model, benchmark=benchmark, out=out, limit=limit, seed=seed, resume=resume,
                    data_dir=data_dir, model_args=args, permutations=permutations,
                    video_root=video_root, n_frames=frames, frame_size=frame_size, video_layout=video_layout,
-                   sap=sap)
+                   sap=sap, shard=parse_shard(shard) if shard is not None else None)
     bar = tqdm(desc=f"{model}", unit="q", leave=False, dynamic_ncols=True, disable=None)
 
     def progress(done: int, total: int) -> None:
@@ -96,6 +102,7 @@ def run(
     circular = metrics.get("circular")
     extra = f", CircularEval {circular['circular_accuracy']:.2f}%" if circular else ""
     extra += " (SAP)" if sap else ""
+    extra += f" (shard {shard} of {metrics['part']['of']})" if shard is not None else ""
     typer.echo(f"{model} on {metrics['benchmark']}: accuracy {metrics['accuracy']:.2f}% "
                f"[{low:.2f}, {high:.2f}] over {metrics['n']} questions{extra} -> {run_dir}")
 

@@ -5,7 +5,8 @@ model (name and arguments) on one benchmark (name and manifest hash) with one se
 count; a smoke run with ``--limit`` or another seed is a row of its own. Only when several run
 directories hold exactly the same run is the most recently finished one used, the others listed as
 superseded. Model arguments and limits show in the model column; a benchmark name built twice with
-different contents gets its manifest hash appended.
+different contents gets its manifest hash appended. A run answering only part of its questions (a shard of
+``actbench run --shard``, or a merge with shards missing) is not a row: a note lists it.
 
 Where a run's answers and benchmark can be read (:mod:`actbench.reports.per_question`), each row also
 says whether its accuracy differs significantly from the closest higher-ranked row on the same questions,
@@ -82,8 +83,8 @@ def _read_run(run_dir: Path, root: Path) -> Row | None:
         info = RunInfo.model_validate_json(info_path.read_bytes())
     except ValidationError as error:
         raise ActbenchError.from_validation(info_path, error, "run.json") from None
-    if info.status != "complete" or not metrics_path.is_file():
-        return None  # an unfinished run has no score yet
+    if info.status != "complete" or not metrics_path.is_file() or info.partial:
+        return None  # an unfinished run has no score yet; a part of a run would pass for the whole
     try:
         m = json.loads(metrics_path.read_text(encoding="utf-8"))
         status = m["status_counts"]
@@ -146,6 +147,19 @@ def collect(results: Path) -> tuple[list[Row], list[Row]]:
              else r for r in board]
     board.sort(key=lambda r: (r.benchmark, -r.accuracy, r.model, r.run_dir))
     return board, superseded
+
+
+def partial_runs(results: Path) -> list[str]:
+    """Run directories below ``results`` that answer only part of their run's questions (left off the board)."""
+    found = []
+    for path in sorted(Path(results).rglob(RUN_JSON)):
+        try:
+            partial = RunInfo.model_validate_json(path.read_bytes()).partial
+        except ValidationError:
+            continue  # collect() has already named the file
+        if partial:
+            found.append(path.parent.relative_to(results).as_posix())
+    return found
 
 
 def _nan_text(value: float, spec: str) -> str:
@@ -326,6 +340,10 @@ def write_leaderboard(results: Path, out: Path | None = None, formats: tuple[str
         raise ActbenchError(f"{out}: exists and is not a directory (--out)")
     analysis = analyse(rows, results, roots=benchmarks, seed=seed, resamples=resamples)
     notes = list(analysis.notes)
+    parts = partial_runs(results)
+    if parts:
+        notes.append(f"Not ranked: {len(parts)} run(s) answer only part of their questions (shards; `actbench merge` "
+                     f"joins a run's shards into one run): {', '.join(parts)}")
     want_figures = "png" in formats or "html" in formats
     figures = []
     if want_figures and not plots.available():
