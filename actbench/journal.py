@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from actbench.errors import ActbenchError
 from actbench.records import STATUSES, Answer
@@ -74,3 +74,24 @@ class Journal:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def read_finished_answers(path: Path) -> Iterator[tuple[str, Answer]]:
+    """``(where, answer)`` for every complete line of a journal, without touching the file.
+
+    A cut last line (a killed run) is not an answer, as the runner's resume decides; a line that is not a
+    record of an answer is a one-line error naming ``path:line``.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    for number, line in enumerate(data[: data.rfind(b"\n") + 1].splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ActbenchError.bad_value(where, "line", "a JSON object", f"invalid JSON ({error})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            raise ActbenchError.bad_value(where, "id", "an object with a question id", record)
+        yield where, answer_from_record(record, where)

@@ -66,26 +66,14 @@ def _run_info(run_dir: Path):
 def _answers(run_dir: Path, wanted: dict) -> dict:
     """The journal's answers to ``wanted`` questions, read without touching the file."""
     from actbench.evaluators.circular import SEPARATOR, original_id
-    from actbench.journal import answer_from_record
+    from actbench.journal import read_finished_answers
     from actbench.runner import PREDICTIONS
 
     path = Path(run_dir) / PREDICTIONS
     if not path.is_file():
         raise ActbenchError(f"{path}: file not found (the run's journal of answers)")
-    data = path.read_bytes()
     answers = {}
-    # A cut last line (a killed run) is not an answer, as the runner's journal reader also decides.
-    for number, line in enumerate(data[: data.rfind(b"\n") + 1].splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ActbenchError.bad_value(where, "line", "a JSON object", f"invalid JSON ({error})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-            raise ActbenchError.bad_value(where, "id", "an object with a question id", record)
-        answer = answer_from_record(record, where)
+    for where, answer in read_finished_answers(path):
         if answer.id not in wanted:
             if SEPARATOR in answer.id and original_id(answer.id) in wanted:
                 continue  # a rotated asking (--permutations)

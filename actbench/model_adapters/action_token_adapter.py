@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actbench.errors import ActbenchError
 from actbench.model_adapters.base import AdapterContext
+from actbench.model_adapters.hf_video_mllm import _short, run_retrying_alone
 from actbench.model_adapters.letter_tokens import letter_token_ids
 from actbench.prompts import PERSPECTIVES, PROMPT_KEY, prompt_for
 from actbench.records import LETTERS, Answer, Question
@@ -194,13 +195,7 @@ class ActionTokenAdapter:
 
     # ---- the model
     def _run(self, items: list) -> list[tuple[int, Answer]]:
-        try:
-            return self._forward(items)
-        except RuntimeError as exc:  # out of memory and other device errors: try each question alone
-            if len(items) > 1:
-                return [pair for item in items for pair in self._run([item])]
-            i, q, *_ = items[0]
-            return [(i, Answer(q.id, None, "error", _short(f"{type(exc).__name__}: {exc}"), 0.0))]
+        return run_retrying_alone(self._forward, items)
 
     def letter_logits(self, examples: Sequence[Any]) -> Any:
         """``(B, vocab)`` next-token logits of examples that share a pixel shape (or are all text-only)."""
@@ -252,10 +247,6 @@ def _checked_frames(given: Any) -> np.ndarray:
                             f"{tuple(frames.shape)}")
     return frames
 
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ---- loading (the MODELS registry points at the factory)

@@ -214,13 +214,7 @@ class HFVideoMLLM:
 
     # ---- the model
     def _run(self, items: list) -> list[tuple[int, Answer]]:
-        try:
-            return self._forward(items)
-        except RuntimeError as exc:  # out of memory and other device errors: try each question alone
-            if len(items) > 1:
-                return [pair for item in items for pair in self._run([item])]
-            i, q, *_ = items[0]
-            return [(i, Answer(q.id, None, "error", _short(f"{type(exc).__name__}: {exc}"), 0.0))]
+        return run_retrying_alone(self._forward, items)
 
     def _forward(self, items: list) -> list[tuple[int, Answer]]:
         import torch
@@ -429,3 +423,15 @@ def qwen2_5_vl_7b_adapter(ctx: AdapterContext) -> HFVideoMLLM:
 
 def internvl3_8b_adapter(ctx: AdapterContext) -> HFVideoMLLM:
     return _make(ctx, "internvl3-8b")
+
+
+def run_retrying_alone(forward, items: list) -> list[tuple[int, Answer]]:
+    """``forward(items)``; on a device error (out of memory ...) each question is tried alone, and one
+    that still fails gets status ``error`` with the reason (items are ``(index, question, ...)``)."""
+    try:
+        return forward(items)
+    except RuntimeError as exc:
+        if len(items) > 1:
+            return [pair for item in items for pair in run_retrying_alone(forward, [item])]
+        i, q, *_ = items[0]
+        return [(i, Answer(q.id, None, "error", _short(f"{type(exc).__name__}: {exc}"), 0.0))]

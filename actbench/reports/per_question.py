@@ -18,7 +18,6 @@ p-values are below :data:`ALPHA`: on a few dozen questions the percentile bootst
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from actbench.atomic import sha256_file
 from actbench.errors import ActbenchError
 from actbench.evaluators.circular import SEPARATOR
 from actbench.evaluators.paired_tests import mcnemar, paired_bootstrap
-from actbench.journal import answer_from_record
+from actbench.journal import read_finished_answers
 from actbench.mqa_builder.benchmark_dir import MANIFEST, Benchmark, load_benchmark
 from actbench.records import Answer, Question
 from actbench.reports.error_diversity import (
@@ -109,19 +108,8 @@ def read_answers(run_dir: Path, benchmark: Benchmark, limit: int | None) -> RunA
     path = Path(run_dir) / PREDICTIONS
     questions = benchmark.questions[:limit] if limit else benchmark.questions
     wanted = {q.id for q in questions}
-    data = path.read_bytes()
     answers: dict[str, Answer] = {}
-    for number, line in enumerate(data[: data.rfind(b"\n") + 1].splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ActbenchError.bad_value(where, "line", "a JSON object", f"invalid JSON ({error})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-            raise ActbenchError.bad_value(where, "id", "an object with a question id", record)
-        answer = answer_from_record(record, where)
+    for where, answer in read_finished_answers(path):
         if answer.id not in wanted:
             if SEPARATOR in answer.id:
                 continue
