@@ -17,7 +17,9 @@ EGOCENTRIC = ("You are seeing this video from egocentric view and you are the pe
               "sometimes interacting with objects. What action are you doing?")
 ALLOCENTRIC = ("The video is taken from egocentric view. The person's hands are sometimes interacting "
                "with objects. What action is the person doing?")
-PERSPECTIVES = {"egocentric": EGOCENTRIC, "allocentric": ALLOCENTRIC}
+# "benchmark": the stem the benchmark's questions carry (EGOCENTRIC for EPIC and Goal-Step, a third-person
+# stem for THUMOS, Breakfast ...), so a model is asked each dataset's own question unless a run overrides it.
+PERSPECTIVES: dict[str, str | None] = {"benchmark": None, "egocentric": EGOCENTRIC, "allocentric": ALLOCENTRIC}
 OPTIONS_INTRO = "Here are the options of actions you can select:"
 ANSWER_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 # Question.extra key of a whole prompt of the question's own, sent instead of the multiple-choice prompt

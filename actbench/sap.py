@@ -132,10 +132,13 @@ def with_context(q: Question, fed: dict) -> Question:
     return replace(q, question=fed["prompt"] or q.question, extra={**q.extra, KEY: fed})
 
 
-def prompt_stem(q: Question, perspective: str) -> str:
-    """The stem an adapter puts before the options: the prior-action sentence, else its perspective."""
+def prompt_stem(q: Question, perspective: str | None) -> str:
+    """The stem an adapter puts before the options: the prior-action sentence, else its perspective, else
+    (perspective None, the "benchmark" choice) the question's own stem."""
     fed = q.extra.get(KEY)
-    return fed["prompt"] if fed and fed.get("prompt") else perspective
+    if fed and fed.get("prompt"):
+        return fed["prompt"]
+    return perspective if perspective is not None else q.question
 
 
 class Schedule:

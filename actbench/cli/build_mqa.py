@@ -14,24 +14,25 @@ from actbench.errors import ActbenchError
 @user_errors
 def build_mqa(
     source: Optional[str] = typer.Option(None, help="Distractor source (see `actbench list`)."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset (see `actbench list`; default epic-kitchens-100)."),
     benchmark: Optional[str] = typer.Option(None, help="Build a named card from benchmarks/ instead."),
     predictions: Optional[Path] = typer.Option(None, help="The specialist's prediction file."),
     k: Optional[int] = typer.Option(None, help="Options per question (default 5)."),
     options: Optional[str] = typer.Option(None, help="Option text: narration or label (default narration)."),
     seed: Optional[int] = typer.Option(None, help="Seed of every random step (default 0)."),
-    split: Optional[str] = typer.Option(None, help="Annotation split (default validation)."),
+    split: Optional[str] = typer.Option(None, help="Annotation split (default: the dataset's evaluation split)."),
     limit: Optional[int] = typer.Option(None, help="Keep the first N clips of the split's annotation file."),
     two_stage: bool = typer.Option(False, "--two-stage", help="Options = the source's top-K without inserting "
                                                            "the answer (LLaVAction's two-stage pipeline)."),
     out: Optional[Path] = typer.Option(None, help="Output directory (default results/benchmarks/NAME)."),
     data_dir: Optional[Path] = typer.Option(None, help="Annotation data (default $ACTBENCH_DATA_DIR)."),
 ) -> None:
-    """Build an EPIC-KITCHENS-100-MQA benchmark directory (manifest.json, questions.jsonl)."""
+    """Build a multiple-choice benchmark directory (manifest.json, questions.jsonl) from a dataset's annotations."""
     from actbench.mqa_builder.build import BuildSpec, build_mqa as build
     from actbench.mqa_builder.cards import get_card
     from actbench.runner import built_benchmark_dir
 
-    given = {"k": k, "options": options, "seed": seed, "split": split, "limit": limit}
+    given = {"k": k, "options": options, "seed": seed, "split": split, "limit": limit, "dataset": dataset}
     if benchmark is not None:
         if source is not None:
             raise ActbenchError("pass either --source or --benchmark, not both")

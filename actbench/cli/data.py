@@ -3,6 +3,7 @@
 ::
 
     actbench data fetch epic-kitchens-100 [--data-dir DIR] [--mirror URL] [--force]
+    actbench data check coin [--data-dir DIR]
     actbench data where [--data-dir DIR]
 """
 
@@ -15,7 +16,7 @@ import typer
 
 from actbench.cli.common import user_errors
 from actbench.datasets.location import resolve_data_dir
-from actbench.datasets.official_files import DATASETS, GITHUB_RAW, official_dataset
+from actbench.datasets.official_files import GITHUB_RAW, known_datasets, official_dataset
 
 app = typer.Typer(
     help="Download the official annotation files (verified by sha256) and show where they live.",
@@ -31,7 +32,7 @@ DataDirOption = Annotated[
 @app.command("fetch")
 @user_errors
 def fetch_command(
-    dataset: Annotated[str, typer.Argument(help=f"Dataset to fetch: {', '.join(DATASETS)}.")],
+    dataset: Annotated[str, typer.Argument(help=f"Dataset to fetch: {', '.join(known_datasets())}.")],
     data_dir: DataDirOption = None,
     mirror: Annotated[Optional[str], typer.Option(
         "--mirror", help=f"Base URL standing in for {GITHUB_RAW} (default: $ACTBENCH_FETCH_MIRROR)."
@@ -56,6 +57,26 @@ def fetch_command(
     typer.echo(f"{table.name}: {len(paths)} files in {resolve_data_dir(data_dir) / table.name} "
                f"({downloaded} downloaded, {counts['present']} already present)")
     typer.echo(f"license: {table.license}")
+    _echo_check(table.name, data_dir)
+
+
+def _echo_check(name: str, data_dir) -> None:
+    from actbench.datasets.check import check_dataset
+
+    done = check_dataset(name, data_dir)
+    splits = ", ".join(f"{split} {n:,} segments" for split, n in done.segments.items())
+    absent = f"; absent: {', '.join(done.missing)}" if done.missing else ""
+    typer.echo(f"{name}: valid ({splits}; {done.classes:,} classes{absent})")
+
+
+@app.command("check")
+@user_errors
+def check_command(
+    dataset: Annotated[str, typer.Argument(help="Dataset whose files to validate.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Validate DATASET's annotation files in the data directory (every split present, every field)."""
+    _echo_check(official_dataset(dataset).name, data_dir)
 
 
 @app.command("where")

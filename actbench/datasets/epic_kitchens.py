@@ -28,6 +28,7 @@ import numpy as np
 
 from actbench.datasets.location import resolve_data_dir
 from actbench.errors import ActbenchError
+from actbench.prompts import EGOCENTRIC
 from actbench.records import Clip
 
 DATASET = "epic-kitchens-100"
@@ -153,7 +154,19 @@ def _segments(path: Path) -> list[Clip]:
 
 
 class EpicKitchens100:
-    """Loader for one EPIC-KITCHENS-100 annotation directory; every table is read once, on first use."""
+    """Loader for one EPIC-KITCHENS-100 annotation directory; every table is read once, on first use.
+
+    The class attributes are those of :class:`~actbench.datasets.segments.SegmentDataset`, which the
+    other datasets subclass: ``build-mqa`` reads every dataset through them.
+    """
+
+    name = DATASET
+    splits = SPLITS
+    default_split = "validation"
+    train_split = "train"
+    question = EGOCENTRIC
+    license = "CC BY-NC 4.0 (annotations/license.txt): credit, link the license, mark changes, non-commercial"
+    multi_label = False
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -260,10 +273,16 @@ class EpicKitchens100:
             ))
         return tuple(clips)
 
-    def split(self, name: str) -> tuple[Clip, ...]:
+    def check_split(self, name: str) -> str:
         if name not in SPLITS:
             raise ActbenchError.bad_value("--split", "split", f"one of {', '.join(SPLITS)}", name)
-        return self.validation if name == "validation" else self.train
+        return name
+
+    def has_split(self, name: str) -> bool:
+        return name in SPLITS and self.path(name if name == "validation" else "train_labels").is_file()
+
+    def split(self, name: str) -> tuple[Clip, ...]:
+        return self.validation if self.check_split(name) == "validation" else self.train
 
     # -- the action label space ---------------------------------------------------------------
     @functools.cached_property
@@ -291,6 +310,10 @@ class EpicKitchens100:
             if clip.narration:
                 per_class[index[clip.class_key]].setdefault(clip.narration.strip(), None)
         return tuple(tuple(d) for d in per_class)
+
+    def text_origin(self, split: str) -> str:
+        """The file the narrations of ``split`` come from (named in errors about them)."""
+        return str(self.path(split if split == "validation" else "train_labels"))
 
     def input_files(self) -> list[Path]:
         """The annotation files a build reads (their hashes go into the manifest)."""

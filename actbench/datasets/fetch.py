@@ -82,6 +82,9 @@ def fetch(
     table = official_dataset(dataset)
     base = mirror_base(mirror)
     root = resolve_data_dir(data_dir) / table.name
+    if table.manual and not table.files:
+        raise ActbenchError(f"{table.name}: the files cannot be downloaded without a licence or request form: "
+                            f"{table.manual}; place them under {root}, then run `actbench data check {table.name}`")
     paths: list[Path] = []
     for official in table.files:
         dest = root / official.dest
@@ -90,7 +93,7 @@ def fetch(
             event = FetchEvent("present", official, dest, None)
         else:
             url = official.url(base)
-            _download(url, dest, official)
+            (_download_and_unpack if official.unpack else _download)(url, dest, official)
             event = FetchEvent("replaced" if existed else "fetched", official, dest, url)
         paths.append(dest)
         if progress is not None:
@@ -121,14 +124,24 @@ def sha256_of(path: Path) -> str:
 
 
 def file_matches(path: Path, official: OfficialFile) -> bool:
-    """True when ``path`` is a file with the official size and sha256 (size first: it is free)."""
+    """True when ``path`` is a file with the official size and sha256 (size first: it is free).
+
+    An unpinned file (or an unpacked folder) counts as present when it exists: its check is the
+    dataset's format validation (``actbench data check``), which ``data fetch`` runs after every fetch.
+    """
     try:
+        if official.unpack:
+            return path.is_dir() and any(path.iterdir())
+        if not official.pinned:
+            return path.is_file() and path.stat().st_size > 0
         return path.is_file() and path.stat().st_size == official.size and sha256_of(path) == official.sha256
     except OSError:
         return False
 
 
 def _expected(official: OfficialFile) -> str:
+    if not official.pinned:
+        return "the upstream file (not pinned: checked by the dataset's format validation)"
     return f"{official.size} bytes with sha256 {official.sha256}"
 
 
@@ -147,11 +160,11 @@ def _download(url: str, dest: Path, official: OfficialFile) -> None:
             size, digest = _download_with_retries(url, out, official)
             out.flush()
             os.fsync(out.fileno())
-        if size > official.size:
+        if official.pinned and size > official.size:
             found = f"more than {official.size} bytes (the download was stopped there)"
         else:
             found = f"{size} bytes with sha256 {digest}"
-        if size != official.size or digest != official.sha256:
+        if official.pinned and (size != official.size or digest != official.sha256):
             raise ActbenchError(
                 f"{url}: downloaded bytes do not match the official {dest}: expected {_expected(official)}, "
                 f"found {found}; nothing was written (the file changed upstream or the mirror serves "
@@ -198,8 +211,9 @@ def _attempt(url: str, out: BinaryIO, official: OfficialFile) -> tuple[int, str]
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     digest = hashlib.sha256()
     size = 0
+    limit = official.size if official.pinned else float("inf")
     with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-        while size <= official.size:
+        while size <= limit:
             chunk = response.read(_CHUNK)
             if not chunk:
                 break
@@ -210,3 +224,45 @@ def _attempt(url: str, out: BinaryIO, official: OfficialFile) -> tuple[int, str]
             except OSError as error:
                 raise _WriteError(error) from error
     return size, digest.hexdigest()
+
+
+def _download_and_unpack(url: str, dest: Path, official: OfficialFile) -> None:
+    """Download an archive and extract it into the folder ``dest``, atomically: the members go to a hidden
+    folder beside ``dest``, which is renamed over it only once every member is out."""
+    import shutil
+    import tarfile
+    import zipfile
+
+    stage = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.unpack"
+    archive = stage.with_suffix(".archive")
+    try:
+        _download(url, archive, official)
+        stage.mkdir(parents=True)
+        try:
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as bundle:
+                    _check_members(url, [m.filename for m in bundle.infolist()])
+                    bundle.extractall(stage)
+            elif tarfile.is_tarfile(archive):
+                with tarfile.open(archive) as bundle:
+                    _check_members(url, bundle.getnames())
+                    bundle.extractall(stage, filter="data")
+            else:
+                raise ActbenchError.bad_value(url, "content", "a .zip or .tar(.gz) archive", "another kind of file")
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
+            raise ActbenchError.bad_value(url, "content", "a readable archive", str(error)) from None
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(stage, dest)
+    finally:
+        archive.unlink(missing_ok=True)
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _check_members(url: str, names: list[str]) -> None:
+    """Refuse members that would land outside the folder (absolute paths, ``..``)."""
+    for name in names:
+        parts = Path(name).parts
+        if name.startswith(("/", "\\")) or ".." in parts:
+            raise ActbenchError.bad_value(url, "member", "paths inside the archive's folder", name)

@@ -6,6 +6,13 @@ sha256 pin the exact bytes ``../shared/data`` holds, so a fetched tree is byte-i
 that changed upstream is refused rather than silently used. ``dest`` is the path inside the dataset's
 folder of the data directory (the layout :mod:`actbench.datasets.location` describes).
 
+The other datasets' tables live in their own modules (``OFFICIAL`` beside the loader, found through
+:mod:`actbench.datasets.registry`). Their files often come from other hosts (``repo=None``: ``path`` is the
+whole URL; a mirror stands in for its scheme, ``<mirror>/<host>/<path>``), cannot always be pinned from
+here (``size``/``sha256`` None: the dataset's own format validation, run after the fetch, is the check),
+may be archives (``unpack``: extracted under ``dest``, a folder) or may sit behind a licence form
+(``manual``: the steps, shown instead of a download).
+
 >>> f = DATASETS["ego4d-goalstep"].files[0]
 >>> f.url()
 'https://raw.githubusercontent.com/facebookresearch/ego4d-goalstep/main/data/goalstep_valid.json'
@@ -34,14 +41,23 @@ class Repo:
 
 @dataclass(frozen=True)
 class OfficialFile:
-    repo: Repo
+    repo: Repo | None  # None: ``path`` is the file's whole https URL
     path: str  # inside the repository
-    dest: str  # inside the dataset's folder of the data directory
-    size: int  # bytes
-    sha256: str
+    dest: str  # inside the dataset's folder of the data directory (a folder when ``unpack``)
+    size: int | None  # bytes; None where the bytes cannot be pinned from here
+    sha256: str | None
+    unpack: bool = False  # a .zip / .tar.gz / .tgz whose members are extracted under ``dest``
 
     def url(self, base: str = GITHUB_RAW) -> str:
+        if self.repo is None:
+            if base == GITHUB_RAW:
+                return self.path
+            return f"{base.rstrip('/')}/{self.path.split('://', 1)[-1]}"  # the mirror keeps host and path
         return f"{base.rstrip('/')}/{self.repo.name}/{self.repo.branch}/{self.path}"
+
+    @property
+    def pinned(self) -> bool:
+        return self.size is not None and self.sha256 is not None
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,7 @@ class OfficialDataset:
     name: str  # also the folder name under the data directory
     license: str  # one line, shown after a fetch
     files: tuple[OfficialFile, ...]
+    manual: str | None = None  # how to get files that sit behind a licence or request form (one line)
 
 
 EK100_ANNOTATIONS = Repo("epic-kitchens/epic-kitchens-100-annotations", "master")
@@ -114,13 +131,25 @@ EGO4D_GOALSTEP_VALID = OfficialDataset(
 DATASETS: dict[str, OfficialDataset] = {d.name: d for d in (EPIC_KITCHENS_100, EGO4D_GOALSTEP_VALID)}
 
 
+def known_datasets() -> list[str]:
+    """Every dataset ``data fetch`` knows: the tables above, then the registry's other datasets."""
+    from actbench.datasets.registry import DATASETS as REGISTERED
+
+    return [*DATASETS, *(n for n in REGISTERED.names() if n not in DATASETS)]
+
+
 def official_dataset(name: str) -> OfficialDataset:
     """The table of ``name``; an unknown name is a user error that lists the known ones."""
-    try:
+    if name in DATASETS:
         return DATASETS[name]
-    except KeyError:
-        close = difflib.get_close_matches(str(name), list(DATASETS), n=1)
+    known = known_datasets()
+    if name not in known:
+        close = difflib.get_close_matches(str(name), known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ActbenchError(
-            f"unknown dataset '{name}'{hint} (known: {', '.join(DATASETS)})"
-        ) from None
+        raise ActbenchError(f"unknown dataset '{name}'{hint} (known: {', '.join(known)})")
+    import sys
+
+    from actbench.datasets.registry import DATASETS as REGISTERED
+
+    module = sys.modules[REGISTERED.get(name).__module__]
+    return module.OFFICIAL

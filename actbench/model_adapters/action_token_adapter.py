@@ -28,7 +28,7 @@ model on what it learnt from; the checkpoint does not record it.
 
 Model arguments (``--model-arg KEY=VALUE``): checkpoint (the folder; ``--model-path`` sets the same),
 device (auto | cpu | cuda | cuda:N | mps), dtype (auto | float32 | bfloat16 | float16), batch_size,
-perspective (egocentric | allocentric), attn_implementation.
+perspective (benchmark: the question's own stem | egocentric | allocentric), attn_implementation.
 
 >>> ActionTokenArgs.model_validate({"checkpoint": "runs/final", "batch_size": "2"}).batch_size
 2
@@ -70,7 +70,7 @@ class ActionTokenArgs(BaseModel):
     device: str = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     batch_size: int = Field(4, ge=1, le=4096)
-    perspective: Literal["egocentric", "allocentric"] = "egocentric"
+    perspective: Literal["benchmark", "egocentric", "allocentric"] = "benchmark"
     attn_implementation: str | None = None
 
 

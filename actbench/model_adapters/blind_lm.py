@@ -19,7 +19,7 @@ and only for the letter tokens.
 
 Model arguments (``--model-arg KEY=VALUE``): device (cpu | cuda | cuda:N | mps), dtype (float32 |
 bfloat16 | float16), batch_size (questions per runner batch), micro_batch (rows per forward pass),
-prefix_cache (true | false), perspective (egocentric | allocentric), model_cache (folder of converted
+prefix_cache (true | false), perspective (benchmark: the question's own stem | egocentric | allocentric), model_cache (folder of converted
 models; default ``$ACTBENCH_MODEL_CACHE`` or ``~/.cache/actbench/models``, not recorded in run.json).
 
 >>> BlindArgs.model_validate({"micro_batch": "8", "prefix_cache": "false"}).prefix_cache
@@ -56,7 +56,7 @@ class BlindArgs(BaseModel):
     batch_size: int = Field(64, ge=1, le=65536)
     micro_batch: int = Field(16, ge=1, le=4096)
     prefix_cache: bool = True
-    perspective: Literal["egocentric", "allocentric"] = "egocentric"
+    perspective: Literal["benchmark", "egocentric", "allocentric"] = "benchmark"
     model_cache: str | None = None
 
 

@@ -26,7 +26,7 @@ reason. ``blind=true`` asks the text-only prompt and no frames (``uses_frames`` 
 
 Model arguments (``--model-arg KEY=VALUE``): model_path, cache_dir, device (auto | cpu | cuda | cuda:N |
 mps), dtype (auto | float32 | bfloat16 | float16), batch_size, mode (score | generate), max_new_tokens,
-perspective (egocentric | allocentric), blind, attn_implementation.
+perspective (benchmark: the question's own stem | egocentric | allocentric), blind, attn_implementation.
 
 >>> MODEL_IDS["qwen2.5-vl-7b"]
 'Qwen/Qwen2.5-VL-7B-Instruct'
@@ -76,7 +76,7 @@ class HFVideoArgs(BaseModel):
     batch_size: int = Field(4, ge=1, le=4096)
     mode: Literal["score", "generate"] = "score"
     max_new_tokens: int = Field(16, ge=1, le=4096)
-    perspective: Literal["egocentric", "allocentric"] = "egocentric"
+    perspective: Literal["benchmark", "egocentric", "allocentric"] = "benchmark"
     blind: bool = False
     attn_implementation: str | None = None
 

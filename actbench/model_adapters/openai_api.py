@@ -17,10 +17,11 @@ The API key is read from the environment only (``OPENAI_API_KEY``, or the variab
 ``api_key_env``); it is never stored outside the client, described, logged, or put in an error.
 
 Model arguments (``--model-arg KEY=VALUE``): model (``openai`` only), base_url, api_key_env,
-perspective (egocentric | allocentric), detail (auto | low | high), jpeg_quality, max_tokens,
-temperature, logprobs, top_logprobs, structured_output (off | guided_choice | structured_outputs; vLLM,
-needs base_url), concurrency, timeout, max_retries, backoff, max_cost, prices (a TOML/JSON price file),
-http_client (auto | aiohttp | httpx; auto takes aiohttp when ``openai[aiohttp]`` is installed), text_only.
+perspective (benchmark: the question's own stem | egocentric | allocentric), detail (auto | low | high), jpeg_quality, max_tokens,
+temperature, logprobs, top_logprobs, structured_output (off | structured_outputs | guided_choice | regex |
+json_schema: the reply constrained to one letter, see structured_choice.py), concurrency, timeout,
+max_retries, backoff, max_cost, prices (a TOML/JSON price file), http_client (auto | aiohttp | httpx; auto
+takes aiohttp when ``openai[aiohttp]`` is installed), text_only.
 
 >>> adapter = OpenAIAdapter("gpt-4o", OpenAIArgs(model="gpt-4o", concurrency=4), api_key="sk-doc-0000")
 >>> adapter.batch_size, adapter.describe()["args"]["concurrency"], "sk-doc" in str(adapter.describe())
@@ -50,6 +51,7 @@ from actbench.errors import ActbenchError
 from actbench.model_adapters.answer_parser import parse_answer
 from actbench.model_adapters.base import AdapterContext
 from actbench.model_adapters.pricing import CostBudget, Price, price_for, price_table
+from actbench.model_adapters.structured_choice import SERVER_ONLY, StructuredChoice, StructuredMode
 from actbench.prompts import PERSPECTIVES, prompt_for
 from actbench.sap import prompt_stem
 from actbench.records import NOT_SENT, Answer, Question
@@ -78,14 +80,14 @@ class OpenAIArgs(BaseModel):
     model: str = Field(min_length=1)
     base_url: str | None = None
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    perspective: Literal["egocentric", "allocentric"] = "egocentric"
+    perspective: Literal["benchmark", "egocentric", "allocentric"] = "benchmark"
     detail: Literal["auto", "low", "high"] = "auto"
     jpeg_quality: int = Field(90, ge=1, le=100)
     max_tokens: int = Field(16, ge=1)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     logprobs: bool = True
     top_logprobs: int = Field(10, ge=1, le=20)
-    structured_output: Literal["off", "guided_choice", "structured_outputs"] = "off"
+    structured_output: StructuredMode = "off"
     concurrency: int = Field(8, ge=1, le=1024)
     timeout: float = Field(60.0, gt=0.0)
     max_retries: int = Field(5, ge=0, le=100)
@@ -114,9 +116,11 @@ class OpenAIAdapter:
         if args.max_cost is not None and self.price is None:
             raise ActbenchError.bad_value("--model-arg", "max_cost", f"a model with a price (add "
                                           f"'{args.model}' to a price file given as prices=PATH)", args.max_cost)
-        if args.structured_output != "off" and args.base_url is None:
-            raise ActbenchError.bad_value("--model-arg", "structured_output",
-                                          "off unless base_url names a vLLM server", args.structured_output)
+        if args.structured_output in SERVER_ONLY and args.base_url is None:
+            raise ActbenchError.bad_value("--model-arg", "structured_output", "off or json_schema unless base_url "
+                                          "names a vLLM or SGLang server", args.structured_output)
+        self._structured = None if args.structured_output == "off" else StructuredChoice(
+            args.structured_output, name, _public_url(args.base_url or DEFAULT_BASE_URL))
         self.budget = CostBudget(args.max_cost, self.price, max_output_tokens=args.max_tokens,
                                  detail=args.detail)
         self.stats = {"requests": 0, "retries": 0, "rate_limited": 0, "retry_wait_s": 0.0}
@@ -278,10 +282,8 @@ class OpenAIAdapter:
                                 "seed": self.seed}
         if self.args.logprobs:
             body.update(logprobs=True, top_logprobs=self.args.top_logprobs)
-        if self.args.structured_output == "guided_choice":  # vLLM before 0.12
-            body["guided_choice"] = list(q.letters)
-        elif self.args.structured_output == "structured_outputs":  # vLLM 0.10 and later
-            body["structured_outputs"] = {"choice": list(q.letters)}
+        if self._structured is not None:
+            body.update(self._structured.fields(q.letters))
         return body
 
     async def _request(self, body: dict[str, Any]) -> "_Success | _Failure":
@@ -316,6 +318,8 @@ class OpenAIAdapter:
                     hint = f" (the key comes from ${self.args.api_key_env})" if status == 401 else ""
                     raise ActbenchError(f"model '{self.name}': HTTP {status} from "
                                         f"{_public_url(self.args.base_url or DEFAULT_BASE_URL)}: {message}{hint}")
+                if self._structured is not None:  # a server refusing the field stops the run: no retry, no fallback
+                    self._structured.check_refusal(status, message)
                 reason = f"HTTP {status}: {message}"
                 should_retry = error.response.headers.get("x-should-retry")
                 if not (status in (408, 409, 429) or status >= 500) or should_retry == "false":
@@ -367,6 +371,12 @@ class OpenAIAdapter:
             return Answer(q.id, None, "refused", str(refusal or "content_filter"), outcome.latency, tokens_in,
                           tokens_out, cost, {**extra, "how": "refusal"})
         from_logprobs = letter_from_logprobs(choice, q.letters) if self.args.logprobs else None
+        if self._structured is not None:  # the constrained reply decides; the probabilities are kept as reported
+            letter, status, how = self._structured.read(text, choice.get("finish_reason"), q.id, q.letters,
+                                                        self._redact)
+            probs = {"letter_probs": from_logprobs[1]} if from_logprobs else {}
+            return Answer(q.id, letter, status, text, outcome.latency, tokens_in, tokens_out, cost,
+                          {**extra, "how": how, **probs})
         if from_logprobs is not None:
             letter, probs = from_logprobs
             return Answer(q.id, letter, "ok", text, outcome.latency, tokens_in, tokens_out, cost,

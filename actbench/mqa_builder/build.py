@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from actbench.atomic import sha256_file
-from actbench.datasets.epic_kitchens import DATASET, EpicKitchens100
+from actbench.datasets.registry import open_dataset
 from actbench.errors import ActbenchError
 from actbench.mqa_builder.benchmark_dir import Manifest, write_benchmark
 from actbench.mqa_builder.distractors import SKIP_REASONS, ranks_of, select_distractors
@@ -25,7 +25,6 @@ from actbench.mqa_builder.letters import arrange
 from actbench.mqa_builder.option_text import MODES, LabelTexts, NarrationTexts
 from actbench.mqa_builder.ranking import SourceContext, source_scores
 from actbench.mqa_builder.sources import SOURCES
-from actbench.prompts import EGOCENTRIC
 from actbench.records import LETTERS
 
 _NARRATION_STREAM = 0x4E415252  # seeds the choice of distractor narrations
@@ -38,18 +37,19 @@ class BuildSpec:
     k: int = 5
     options: str = "narration"
     seed: int = 0
-    split: str = "validation"
+    split: str | None = None  # None: the dataset's default split
     limit: int | None = None
     predictions: Path | None = None
     name: str | None = None
     data_dir: Path | None = None
     two_stage: bool = False  # options = the source's top-K, the answer not inserted (LLaVAction §3.3)
+    dataset: str = "epic-kitchens-100"
 
     @classmethod
     def from_card(cls, card, **where) -> "BuildSpec":
         """The spec of a benchmark card (``where``: out, predictions, data_dir)."""
         return cls(source=card.source, k=card.k, options=card.options, seed=card.seed, split=card.split,
-                   limit=card.limit, name=card.name, **where)
+                   limit=card.limit, name=card.name, dataset=card.dataset, **where)
 
     def validate(self) -> None:
         if not 2 <= self.k <= len(LETTERS):
@@ -77,12 +77,12 @@ def _skipped_by_row(selection, keys) -> dict[int, list[dict]]:
     return skipped
 
 
-def _assemble(clips, options, classes, ranks, answers, skipped) -> list[dict]:
+def _assemble(clips, options, classes, ranks, answers, skipped, stem: str) -> list[dict]:
     """Question lines from (N, K) tables of option texts, classes and ranks, and the answer positions."""
     records = []
     for i, (clip, opts, cls, rks, a) in enumerate(zip(clips, options, classes, ranks, answers)):
         record = {"id": clip.narration_id, "video_id": clip.video_id, "start": clip.start, "end": clip.end,
-                  "question": EGOCENTRIC, "options": opts, "answer_index": a,
+                  "question": stem, "options": opts, "answer_index": a,
                   "answer_letter": None if a is None else LETTERS[a], "option_classes": cls, "source_ranks": rks}
         if i in skipped:
             record["skipped"] = skipped[i]
@@ -90,7 +90,8 @@ def _assemble(clips, options, classes, ranks, answers, skipped) -> list[dict]:
     return records
 
 
-def _records(clips, k, answer_pos, slots, truth, answer_ranks, selection, answer_texts, distractor_texts, keys):
+def _records(clips, k, answer_pos, slots, truth, answer_ranks, selection, answer_texts, distractor_texts, keys,
+             stem):
     """The question lines, assembled column-wise: (N, K) tables of texts, classes and ranks."""
     n, d = len(clips), k - 1
     rows = np.arange(n)
@@ -105,10 +106,10 @@ def _records(clips, k, answer_pos, slots, truth, answer_ranks, selection, answer
     classes[rows[:, None], slots] = key_array[selection.classes]
     ranks[rows[:, None], slots] = selection.ranks.astype(object)
     return _assemble(clips, options.tolist(), classes.tolist(), ranks.tolist(), answer_pos.tolist(),
-                     _skipped_by_row(selection, keys))
+                     _skipped_by_row(selection, keys), stem)
 
 
-def _two_stage_records(clips, k, truth, selection, texts, keys, seed, salt):
+def _two_stage_records(clips, k, truth, selection, texts, keys, seed, salt, stem):
     """LLaVAction's two-stage pipeline (§3.3): the options are the source's top-K, the answer is not
     inserted; a question whose ground truth the source missed has no correct option."""
     n = len(clips)
@@ -122,18 +123,19 @@ def _two_stage_records(clips, k, truth, selection, texts, keys, seed, salt):
     answers = [int(np.flatnonzero(h)[0]) if h.any() else None for h in hit]
     key_array = np.array(keys, dtype=object)
     return _assemble(clips, options.tolist(), key_array[chosen].tolist(), ranks.tolist(), answers,
-                     _skipped_by_row(selection, keys))
+                     _skipped_by_row(selection, keys), stem)
 
 
 def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -> Manifest:
     spec.validate()
     SOURCES.get(spec.source)  # an unknown name fails before any data is read
-    dataset = EpicKitchens100.from_data_dir(spec.data_dir)
-    clips = dataset.split(spec.split)
+    dataset = open_dataset(spec.dataset, spec.data_dir)
+    split = dataset.check_split(spec.split or dataset.default_split)
+    clips = dataset.split(split)
     if spec.limit is not None:
         clips = clips[: spec.limit]
     predictions = Path(spec.predictions) if spec.predictions is not None else None
-    context = SourceContext(dataset, spec.split, clips, predictions, spec.seed)
+    context = SourceContext(dataset, split, clips, predictions, spec.seed)
     if predictions is not None:
         context.check_predictions()  # exists and is not empty, before any work
     # The inputs' sha256 (for the manifest) is computed on the other core while the build runs:
@@ -149,7 +151,7 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
 
     if spec.options == "narration":
         texts = NarrationTexts(dataset.narrations_by_action, clips, spec.seed ^ _NARRATION_STREAM,
-                               origin=str(dataset.path(spec.split if spec.split == "validation" else "train_labels")))
+                               origin=dataset.text_origin(split))
     else:
         texts = LabelTexts(dataset.action_space.labels, truth)
     keys = dataset.action_space.keys
@@ -160,7 +162,8 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
         selection = select_distractors(scores, np.full(len(clips), -1), n_distractors=spec.k,
                                        text_ids=texts.text_ids, answer_text_ids=np.full(len(clips), -2),
                                        row_names=[c.narration_id for c in clips], origin=origin)
-        records = _two_stage_records(clips, spec.k, truth, selection, texts, keys, spec.seed, spec.source)
+        records = _two_stage_records(clips, spec.k, truth, selection, texts, keys, spec.seed, spec.source,
+                                     dataset.question)
         answer_pos = np.array([r["answer_index"] for r in records if r["answer_index"] is not None], dtype=np.int64)
     else:
         log("choosing distractors")
@@ -172,7 +175,7 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
         # put their answers on the same letters (a model's letter bias would hit both identically).
         answer_pos, slots = arrange(len(clips), spec.k, seed=spec.seed, salt=spec.source)
         records = _records(clips, spec.k, answer_pos, slots, truth, answer_ranks, selection,
-                           texts.answer_texts(), texts.texts(rows, selection.classes), keys)
+                           texts.answer_texts(), texts.texts(rows, selection.classes), keys, dataset.question)
 
     in_top = int(np.count_nonzero((answer_ranks >= 1) & (answer_ranks <= spec.k)))
     counts = {
@@ -193,7 +196,7 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
         source_args["predictions"] = {"name": predictions.name, "sha256": digests[len(input_files)]}
     log(f"writing {len(records)} questions to {spec.out}")
     return write_benchmark(Path(spec.out), {
-        "name": spec.name, "dataset": DATASET, "split": spec.split, "source": spec.source,
+        "name": spec.name, "dataset": dataset.name, "split": split, "source": spec.source,
         "source_args": source_args, "k": spec.k, "options": spec.options, "seed": spec.seed,
         "limit": spec.limit, "two_stage": spec.two_stage, "inputs": inputs, "counts": counts,
     }, records)

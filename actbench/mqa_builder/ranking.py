@@ -82,7 +82,7 @@ def check_scores(scores: object, origin: object, shape: tuple[int, int], field: 
 class SourceContext:
     """What a source may read: the dataset, the split's clips, the user's prediction file, the seed."""
 
-    dataset: object  # EpicKitchens100 (kept untyped to avoid an import cycle in type checkers)
+    dataset: object  # EpicKitchens100 or a SegmentDataset (untyped: no import cycle for type checkers)
     split: str
     clips: tuple[Clip, ...]  # the clips being built, in annotation-file order
     predictions: Path | None
@@ -94,6 +94,12 @@ class SourceContext:
     @property
     def read_predictions(self) -> bool:
         return bool(self._reads)
+
+    def require_dataset(self, source: str, dataset: str, instead: str = "scores") -> None:
+        """Refuse a source whose prediction format belongs to one dataset when building another."""
+        if self.dataset.name != dataset:
+            raise ActbenchError(f"source '{source}' reads {dataset} predictions; for {self.dataset.name} use "
+                                f"--source {instead} (a generic .npz/.parquet of scores per segment and class)")
 
     def require_predictions(self, source: str) -> Path:
         """The prediction file, checked; the source is noted as one that reads it."""

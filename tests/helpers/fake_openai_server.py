@@ -5,6 +5,12 @@ of the prompt unless a test scripts it), returns usage and, when asked, first-to
 both the "A" and " A" forms. Tests inject faults (429 with Retry-After, 500, a hang, a malformed body,
 401) and read what the server saw (request bodies, headers, the most requests in flight at once).
 
+It honours structured outputs as vLLM and SGLang do: ``structured_outputs`` ({"choice" | "regex" |
+"json": ...}) and ``guided_choice`` (vLLM), ``regex`` (SGLang) and ``response_format`` json_schema (all):
+the reply is then one of the allowed strings, a string matching the regex (one of the prompt's letters), or
+a JSON object of the schema's enum properties. Like vLLM and SGLang it ignores a field it does not honour
+(the reply is then unconstrained), or, when told to, refuses it with a 400 in vLLM's error shape.
+
 It is an asyncio server on a thread of its own (so a test's client and the server share one process),
 and it is bounded: it serves only between start and stop (a context manager), an idle connection is
 closed after ``idle_timeout_s``, every request has a time limit (its latency plus ``max_hang_s`` plus 5 s),
@@ -40,6 +46,9 @@ from typing import Any, Callable
 
 _OPTION_LINE = re.compile(r"^([A-Z])\. ", re.MULTILINE)
 FAULTS = ("429", "500", "hang", "malformed", "401", "no_choices")
+# The structured-output request fields of vLLM (structured_outputs; guided_choice before 0.12), SGLang (regex)
+# and OpenAI (response_format).
+STRUCTURED_FIELDS = ("structured_outputs", "guided_choice", "regex", "response_format")
 
 
 @dataclass
@@ -78,9 +87,13 @@ def letters_of(body: dict) -> list[str]:
 
 
 def hashed_letter(body: dict) -> str:
-    letters = letters_of(body)
+    return hashed_choice(body, letters_of(body))
+
+
+def hashed_choice(body: dict, allowed: list[str]) -> str:
+    """The allowed string the first byte of the prompt's sha256 picks (what constrained decoding "chooses")."""
     digest = hashlib.sha256(prompt_text(body).encode("utf-8")).digest()
-    return letters[digest[0] % len(letters)]
+    return allowed[digest[0] % len(allowed)]
 
 
 def default_logprobs(body: dict, reply: str) -> list[tuple[str, float]]:
@@ -109,6 +122,7 @@ class Seen:
     headers: dict[str, str]
     path: str
     at: float
+    applied: str | None = None  # the structured-output constraint the server applied ("regex", ...), if any
 
 
 class FakeOpenAIServer:
@@ -119,7 +133,13 @@ class FakeOpenAIServer:
     - ``top_logprobs(body, reply) -> [(token, probability)]``: first-token alternatives;
     - ``logprobs_supported``: False ignores ``logprobs`` in requests (as some servers do);
     - ``usage(body, reply) -> (prompt_tokens, completion_tokens)``;
-    - ``inject(kind, ...)``: queue a :class:`Fault`.
+    - ``inject(kind, ...)``: queue a :class:`Fault`;
+    - ``honours``: the structured-output fields applied (default all of :data:`STRUCTURED_FIELDS`); any other
+      is ignored, as vLLM (extra fields allowed, a log warning) and SGLang (extra fields dropped) do;
+    - ``refuses``: {field: message}: a request carrying the field gets a 400 in vLLM's error shape;
+    - ``choose(body, allowed) -> str``: what constrained decoding picks (default: by the prompt's hash, so
+      that it agrees with the default ``reply``);
+    - ``truncate_at``: cut every reply to this many characters with finish_reason "length" (max_tokens).
 
     The callables run on the server's thread.
     """
@@ -134,6 +154,10 @@ class FakeOpenAIServer:
         self.reply: Callable[[dict], str] = hashed_letter
         self.top_logprobs: Callable[[dict, str], list[tuple[str, float]]] = default_logprobs
         self.usage: Callable[[dict, str], tuple[int, int]] = self._default_usage
+        self.honours: set[str] = set(STRUCTURED_FIELDS)
+        self.refuses: dict[str, str] = {}
+        self.choose: Callable[[dict, list[str]], str] = hashed_choice
+        self.truncate_at: int | None = None
         self.faults: deque[Fault] = deque()
         self.seen: list[Seen] = []
         self.count = 0
@@ -258,12 +282,13 @@ class FakeOpenAIServer:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return self._error(400, "request body is not JSON", "invalid_request_error")
+        seen = Seen(body, headers, path, time.monotonic())
         with self._lock:
             self.count += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             if self.keep_bodies:
-                self.seen.append(Seen(body, headers, path, time.monotonic()))
+                self.seen.append(seen)
         try:
             fault = self._take_fault(body)
             if fault is not None and fault.kind == "hang":
@@ -272,7 +297,14 @@ class FakeOpenAIServer:
             if self.latency:
                 await asyncio.sleep(self.latency)
             if fault is None:
-                return self._response(200, json.dumps(self._completion(body)).encode())
+                refused = next((field for field in STRUCTURED_FIELDS if field in body and field in self.refuses), None)
+                if refused is not None:
+                    return self._vllm_error(self.refuses[refused], refused)
+                try:
+                    seen.applied, reply = self._constrained(body)
+                except _BadConstraint as error:
+                    return self._vllm_error(str(error), error.field)
+                return self._response(200, json.dumps(self._completion(body, reply)).encode())
             if fault.kind == "429":
                 extra = {k: v for k, v in (("Retry-After", fault.retry_after),
                                            ("retry-after-ms", fault.retry_after_ms)) if v is not None}
@@ -301,6 +333,49 @@ class FakeOpenAIServer:
         body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
         return self._response(status, json.dumps(body).encode(), headers)
 
+    def _vllm_error(self, message: str, param: str | None) -> bytes:
+        """A 400 as vLLM's ErrorResponse sends it (vllm/entrypoints/openai/engine/protocol.py)."""
+        body = {"error": {"message": message, "type": "BadRequestError", "param": param, "code": 400}}
+        return self._response(400, json.dumps(body).encode())
+
+    def _constrained(self, body: dict) -> tuple[str | None, str | None]:
+        """(the constraint applied, the reply it gives), or (None, None) when no honoured field is present."""
+        present = [field for field in STRUCTURED_FIELDS if body.get(field) is not None and field in self.honours]
+        if not present:
+            return None, None
+        if len(present) > 1:
+            raise _BadConstraint(f"several structured-output fields: {present}", present[1])
+        field, value = present[0], body[present[0]]
+        if field == "structured_outputs":
+            kinds = [k for k in ("json", "regex", "choice") if isinstance(value, dict) and value.get(k) is not None]
+            if len(kinds) != 1:  # vLLM's own message
+                raise _BadConstraint("You can only use one kind of constraints for structured outputs ('json', "
+                                     "'regex' or 'choice').", field)
+            kind, value = kinds[0], value[kinds[0]]
+        elif field == "response_format":
+            if not isinstance(value, dict) or value.get("type") != "json_schema":
+                return None, None  # "text": nothing to constrain
+            kind, value = "json", (value.get("json_schema") or {}).get("schema")
+        else:
+            kind = {"guided_choice": "choice", "regex": "regex"}[field]
+        applied = f"{field}.{kind}" if field == "structured_outputs" else field
+        if kind == "choice":
+            if not (isinstance(value, list) and value and all(isinstance(c, str) for c in value)):
+                raise _BadConstraint(f"{field}: choice must be a non-empty list of strings", field)
+            return applied, self.choose(body, value)
+        if kind == "regex":
+            matching = [c for c in letters_of(body) if isinstance(value, str) and re.fullmatch(value, c)]
+            if not matching:
+                raise _BadConstraint(f"{field}: the fake server generates only option letters; none matches "
+                                     f"{value!r}", field)
+            return applied, self.choose(body, matching)
+        schema = json.loads(value) if isinstance(value, str) else value
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        if not (isinstance(properties, dict) and properties and schema.get("type") == "object"
+                and all(isinstance(p, dict) and p.get("enum") for p in properties.values())):
+            raise _BadConstraint(f"{field}: the fake server generates only objects of enum properties", field)
+        return applied, json.dumps({name: self.choose(body, list(p["enum"])) for name, p in properties.items()})
+
     @staticmethod
     def _default_usage(body: dict, reply: str) -> tuple[int, int]:
         images = image_parts(body)
@@ -315,11 +390,14 @@ class FakeOpenAIServer:
                     return fault
         return None
 
-    def _completion(self, body: dict) -> dict:
-        reply = self.reply(body)
+    def _completion(self, body: dict, reply: str | None = None) -> dict:
+        reply = self.reply(body) if reply is None else reply
+        finish_reason = "stop"
+        if self.truncate_at is not None and len(reply) > self.truncate_at:
+            reply, finish_reason = reply[: self.truncate_at], "length"
         prompt_tokens, completion_tokens = self.usage(body, reply)
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": reply},
-                                  "finish_reason": "stop", "logprobs": None}
+                                  "finish_reason": finish_reason, "logprobs": None}
         if body.get("logprobs") and self.logprobs_supported:
             k = int(body.get("top_logprobs") or 0)
             alternatives = self.top_logprobs(body, reply)
@@ -333,6 +411,12 @@ class FakeOpenAIServer:
                 "model": body.get("model", "fake"), "choices": [choice],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                           "total_tokens": prompt_tokens + completion_tokens}}
+
+
+class _BadConstraint(ValueError):
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",

@@ -3,6 +3,8 @@ checkpoints of the real architectures, loaded and run through the adapter's own 
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from actbench.prompts import EGOCENTRIC
 from actbench.errors import ActbenchError  # noqa: E402
 from actbench.model_adapters import hf_video_mllm as hf  # noqa: E402
 from actbench.model_adapters.answer_parser import parse_answer  # noqa: E402
@@ -44,7 +47,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 def _question(i: int, n_options: int = 5, words: int = 1) -> Question:
     options = tuple(" ".join([f"verb{i}{j} noun{j}"] * words) for j in range(n_options))
-    return Question(f"P01_01_{i}", "P01_01", 2.0 + i, 3.5 + 1.3 * i, "?", options, 0, "A",
+    return Question(f"P01_01_{i}", "P01_01", 2.0 + i, 3.5 + 1.3 * i, EGOCENTRIC, options, 0, "A",
                     tuple(f"{j}:{j}" for j in range(n_options)), tuple(range(1, n_options + 1)))
 
 
@@ -319,6 +322,14 @@ def test_prompt_is_the_checkpoint_template_with_llavaction_prompt(adapters):
                              "egocentric view")
     assert "A. verb30 noun0 verb30 noun0\nB. verb31 noun1 verb31 noun1\nAnswer with the option's letter" in prompt
     assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_the_default_stem_is_the_benchmark_question_s_own(adapters):
+    # A third-person benchmark (THUMOS, Breakfast ...) carries its own stem; the default asks it as written.
+    own = dataclasses.replace(QUESTIONS[3], question="What sport is the athlete doing?")
+    prompt = adapters["qwen2_5_vl"].prompt_text(own)
+    assert "<|vision_end|>What sport is the athlete doing? Here are the options" in prompt
+    assert "egocentric" not in prompt
 
 
 def test_without_a_template_the_family_default_is_used(tmp_path):

@@ -312,7 +312,7 @@ def test_describe_records_the_arguments_but_no_secret(server):
     assert described["name"] == "openai:llama"
     args = described["args"]
     assert args["base_url"] == server.url and args["concurrency"] == 16 and args["seed"] == 3
-    assert args["perspective"] == "egocentric" and args["text_only"] is False
+    assert args["perspective"] == "benchmark" and args["text_only"] is False
     assert args["price_usd_per_1m"] is None
     assert SECRET not in repr(adapter) and SECRET not in str(vars(adapter).get("args"))
     assert adapter.batch_size % 16 == 0

@@ -39,6 +39,7 @@ def _targets(value: object, origin: object, n_rows: int) -> np.ndarray:
 
 
 def rank(ctx: SourceContext) -> Ranking:
+    ctx.require_dataset(NAME, "epic-kitchens-100")
     path = ctx.require_predictions(NAME)
     data = load_pickle(path)
     if not isinstance(data, dict):

@@ -112,6 +112,7 @@ def _fill(row: np.ndarray, scores: object, where: str, field: str, class_keys: l
 
 
 def rank(ctx: SourceContext) -> Ranking:
+    ctx.require_dataset(NAME, "epic-kitchens-100")
     path = ctx.require_predictions(NAME)
     document = load_json(path, allow_zip=True)
     if not isinstance(document, dict):

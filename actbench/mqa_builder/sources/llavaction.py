@@ -35,6 +35,7 @@ def _row_number(key: str, origin: object, n_rows: int) -> int:
 
 
 def rank(ctx: SourceContext) -> Ranking:
+    ctx.require_dataset(NAME, "epic-kitchens-100")
     path = ctx.require_predictions(NAME)
     document = load_json(path)
     if not isinstance(document, dict) or not document:

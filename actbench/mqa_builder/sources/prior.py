@@ -55,14 +55,17 @@ def _witten_bell(lower: np.ndarray, classes: np.ndarray, counts: np.ndarray, tot
 class SequencePrior:
     """Interpolated trigram model over action classes with video / participant / global back-off."""
 
-    def __init__(self, train_actions_by_video: dict[str, list[int]], n_classes: int):
+    def __init__(self, train_actions_by_video: dict[str, list[int]], n_classes: int,
+                 participant_of: dict[str, str] | None = None):
+        """``participant_of``: video -> the group its participant prior pools (default: the EPIC video
+        name's prefix, ``P01_11`` -> ``P01``)."""
         self.n_classes = n_classes
         unigram = np.zeros(n_classes)
         per_participant: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(n_classes))
         bigram: dict[int, Counter] = defaultdict(Counter)
         trigram: dict[tuple[int, int], Counter] = defaultdict(Counter)
         for video, actions in train_actions_by_video.items():
-            participant = video.split("_")[0]
+            participant = participant_of[video] if participant_of is not None else video.split("_")[0]
             np.add.at(unigram, actions, 1)
             np.add.at(per_participant[participant], actions, 1)
             for i, a in enumerate(actions):
@@ -86,7 +89,7 @@ class SequencePrior:
         train = dataset.train
         actions = dataset.action_ids(train)
         by_video = {v: [int(actions[i]) for i in members] for v, members in video_order(train).items()}
-        return cls(by_video, len(dataset.action_space))
+        return cls(by_video, len(dataset.action_space), {c.video_id: c.participant_id for c in train})
 
     def probabilities(self, participant: str, so_far: np.ndarray, history: list[int]) -> np.ndarray:
         """P(action) for a clip, given the counts of the video's earlier actions and their sequence."""
@@ -125,10 +128,10 @@ class SequencePrior:
 
 
 def rank(ctx: SourceContext) -> Ranking:
-    if ctx.split == "train":
+    if ctx.split == ctx.dataset.train_split:
         # It learned from the training clips: ranking them would hand it their answers.
         raise ActbenchError("source 'prior' ranks held-out clips only (it is trained on the train split); "
-                            "use --split validation")
+                            f"use --split {ctx.dataset.default_split}")
     dataset = ctx.dataset
     model = SequencePrior.from_dataset(dataset)
     everyone = dataset.split(ctx.split)

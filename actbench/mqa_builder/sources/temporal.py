@@ -18,7 +18,14 @@ from actbench.mqa_builder.ranking import Ranking, SourceContext
 
 
 def global_frequency(dataset) -> np.ndarray:
-    """Share of each action class among the training clips (add-one smoothed, so all are > 0)."""
+    """Share of each action class among the training clips (add-one smoothed, so all are > 0).
+
+    Without a training split (Goal-Step's train file is not always there) every class gets the same
+    share: counting the split being built would let each clip's own label raise its class.
+    """
+    n_classes = len(dataset.action_space)
+    if dataset.train_split is None or not dataset.has_split(dataset.train_split):
+        return np.full(n_classes, 1.0 / (n_classes + 1))
     counts = np.bincount(dataset.action_ids(dataset.train), minlength=len(dataset.action_space))
     return ((counts + 1) / (counts.sum() + len(counts))).astype(np.float64)
 

@@ -44,6 +44,7 @@ def _narration_ids(value: object, origin: object) -> list[str]:
 
 
 def rank(ctx: SourceContext) -> Ranking:
+    ctx.require_dataset(NAME, "epic-kitchens-100")
     path = ctx.require_predictions(NAME)
     data = load_pickle(path)
     if not isinstance(data, dict):
