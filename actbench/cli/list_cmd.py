@@ -19,6 +19,7 @@ def list_components(
         for name in available_recipes():
             typer.echo(name)
         return
+    from actbench.datasets.registry import DATASETS as ANNOTATED
     from actbench.evaluators.registry import METRICS
     from actbench.model_adapters import MODELS
     from actbench.mqa_builder.cards import load_cards
@@ -26,8 +27,10 @@ def list_components(
 
     typer.echo("benchmarks:")
     for card in load_cards():
-        typer.echo(f"  {card.name:<24} source={card.source} k={card.k} options={card.options} seed={card.seed}")
-    for title, registry in (("sources", SOURCES), ("models", MODELS), ("metrics", METRICS)):
+        typer.echo(f"  {card.name:<24} dataset={card.dataset} source={card.source} k={card.k} "
+                   f"options={card.options} seed={card.seed}")
+    for title, registry in (("datasets (build-mqa --dataset)", ANNOTATED), ("sources", SOURCES), ("models", MODELS),
+                            ("metrics", METRICS)):
         typer.echo(f"{title}:")
         for entry in registry.entries():
             typer.echo(f"  {entry.name:<24} {entry.summary}")
