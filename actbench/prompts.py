@@ -19,6 +19,8 @@ ALLOCENTRIC = ("The video is taken from egocentric view. The person's hands are 
                "with objects. What action is the person doing?")
 # "benchmark": the stem the benchmark's questions carry (EGOCENTRIC for EPIC and Goal-Step, a third-person
 # stem for THUMOS, Breakfast ...), so a model is asked each dataset's own question unless a run overrides it.
+# Third-person instructional videos (COIN, CrossTask): the question asks for the step of the task.
+INSTRUCTIONAL = "This is a clip of an instructional video. Which step of the task is being performed?"
 PERSPECTIVES: dict[str, str | None] = {"benchmark": None, "egocentric": EGOCENTRIC, "allocentric": ALLOCENTRIC}
 OPTIONS_INTRO = "Here are the options of actions you can select:"
 ANSWER_INSTRUCTION = "Answer with the option's letter from the given choices directly."

@@ -47,10 +47,12 @@ def fetch_command(
 
     def report(event: FetchEvent) -> None:
         counts[event.status] += 1
+        pinned = event.file.pinned
         if event.status == "present":
-            typer.echo(f"present   {event.path} (sha256 ok)")
+            typer.echo(f"present   {event.path} ({'sha256 ok' if pinned else 'kept; checked below'})")
         else:
-            typer.echo(f"{event.status:<9} {event.path} ({event.file.size:,} bytes from {event.url})")
+            what = f"{event.file.size:,} bytes" if pinned else "not pinned: checked by the format validation below"
+            typer.echo(f"{event.status:<9} {event.path} ({what} from {event.url})")
 
     paths = fetch(table.name, data_dir, mirror=mirror, force=force, progress=report)
     downloaded = counts["fetched"] + counts["replaced"]
