@@ -278,6 +278,12 @@ class EpicKitchens100:
             raise ActbenchError.bad_value("--split", "split", f"one of {', '.join(SPLITS)}", name)
         return name
 
+    def train_split_for(self, split: str | None) -> str:
+        return "train"
+
+    def training_segments(self, split: str | None = None) -> tuple[Clip, ...]:
+        return self.train
+
     def has_split(self, name: str) -> bool:
         return name in SPLITS and self.path(name if name == "validation" else "train_labels").is_file()
 

@@ -132,13 +132,22 @@ class SegmentDataset:
         self._splits[name] = segments
         return segments
 
-    @property
-    def train(self) -> tuple[Segment, ...]:
-        if self.train_split is None or not self.has_split(self.train_split):
-            wanted = ", ".join(str(p) for p in self.split_files(self.train_split)) if self.train_split else "none"
+    def train_split_for(self, split: str | None) -> str | None:
+        """The split a model evaluated on ``split`` learns from (Breakfast's folds each have their own)."""
+        return self.train_split
+
+    def training_segments(self, split: str | None = None) -> tuple[Segment, ...]:
+        """The segments of ``train_split_for(split)``; a clear error when its files are absent."""
+        train_split = self.train_split_for(split)
+        if train_split is None or not self.has_split(train_split):
+            wanted = ", ".join(str(p) for p in self.split_files(train_split)) if train_split else "none"
             raise ActbenchError(f"{self.name}: this needs the training split ({wanted}), which is not in the "
                                 f"data directory ({self.missing_hint()})")
-        return self.split(self.train_split)
+        return self.split(train_split)
+
+    @property
+    def train(self) -> tuple[Segment, ...]:
+        return self.training_segments()
 
     def available_splits(self) -> list[str]:
         return [s for s in self.splits if self.has_split(s)]

@@ -126,6 +126,19 @@ def _two_stage_records(clips, k, truth, selection, texts, keys, seed, salt, stem
                      _skipped_by_row(selection, keys), stem)
 
 
+def _other_labels_unranked(scores: np.ndarray, clips, index: dict[str, int]) -> np.ndarray:
+    """A class the segment also has is never its distractor (THUMOS annotates each CliffDiving interval as
+    Diving too; multi-label datasets): it is marked not ranked for that segment."""
+    cells = [(row, index[key]) for row, clip in enumerate(clips) for key in getattr(clip, "labels", ())
+             if key != clip.class_key]
+    if not cells:
+        return scores
+    scores = scores.copy()  # the source's own array may be shared
+    rows, cols = np.array(cells, dtype=np.int64).T
+    scores[rows, cols] = -np.inf
+    return scores
+
+
 def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -> Manifest:
     spec.validate()
     SOURCES.get(spec.source)  # an unknown name fails before any data is read
@@ -147,6 +160,7 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
     hasher.shutdown(wait=False)
     log(f"source {spec.source}: ranking {len(clips)} clips")
     scores, origin = source_scores(spec.source, context)
+    scores = _other_labels_unranked(scores, clips, dataset.action_space.index)
     truth = dataset.action_ids(clips)
 
     if spec.options == "narration":

@@ -85,8 +85,9 @@ class SequencePrior:
         self.trigram = {k: _sparse(v) for k, v in trigram.items()}
 
     @classmethod
-    def from_dataset(cls, dataset) -> "SequencePrior":
-        train = dataset.train
+    def from_dataset(cls, dataset, split: str | None = None) -> "SequencePrior":
+        """Trained on the split that models evaluated on ``split`` train on (the dataset's training split)."""
+        train = dataset.training_segments(split)
         actions = dataset.action_ids(train)
         by_video = {v: [int(actions[i]) for i in members] for v, members in video_order(train).items()}
         return cls(by_video, len(dataset.action_space), {c.video_id: c.participant_id for c in train})
@@ -128,12 +129,12 @@ class SequencePrior:
 
 
 def rank(ctx: SourceContext) -> Ranking:
-    if ctx.split == ctx.dataset.train_split:
+    if ctx.split == ctx.dataset.train_split_for(ctx.split):
         # It learned from the training clips: ranking them would hand it their answers.
         raise ActbenchError("source 'prior' ranks held-out clips only (it is trained on the train split); "
                             f"use --split {ctx.dataset.default_split}")
     dataset = ctx.dataset
-    model = SequencePrior.from_dataset(dataset)
+    model = SequencePrior.from_dataset(dataset, ctx.split)
     everyone = dataset.split(ctx.split)
     wanted = [c.narration_id for c in ctx.clips]
     scores = model.score_clips(everyone, dataset.action_ids(everyone), wanted)

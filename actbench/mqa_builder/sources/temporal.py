@@ -17,16 +17,17 @@ import numpy as np
 from actbench.mqa_builder.ranking import Ranking, SourceContext
 
 
-def global_frequency(dataset) -> np.ndarray:
+def global_frequency(dataset, split: str | None = None) -> np.ndarray:
     """Share of each action class among the training clips (add-one smoothed, so all are > 0).
 
     Without a training split (Goal-Step's train file is not always there) every class gets the same
     share: counting the split being built would let each clip's own label raise its class.
     """
     n_classes = len(dataset.action_space)
-    if dataset.train_split is None or not dataset.has_split(dataset.train_split):
+    train_split = dataset.train_split_for(split)
+    if train_split is None or not dataset.has_split(train_split):
         return np.full(n_classes, 1.0 / (n_classes + 1))
-    counts = np.bincount(dataset.action_ids(dataset.train), minlength=len(dataset.action_space))
+    counts = np.bincount(dataset.action_ids(dataset.training_segments(split)), minlength=n_classes)
     return ((counts + 1) / (counts.sum() + len(counts))).astype(np.float64)
 
 
@@ -41,7 +42,7 @@ def rank(ctx: SourceContext) -> Ranking:
     position = {clip.narration_id: i for i, clip in enumerate(everyone)}
     centre = np.array([(c.start + c.end) / 2 for c in everyone])
 
-    base = global_frequency(dataset).astype(np.float32)  # in (0, 1): below every in-video class
+    base = global_frequency(dataset, ctx.split).astype(np.float32)  # in (0, 1): below every in-video class
     scores = np.tile(base, (len(ctx.clips), 1))
     wanted = defaultdict(list)
     for row, clip in enumerate(ctx.clips):
