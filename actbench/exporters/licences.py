@@ -3,20 +3,25 @@
 An exported benchmark is a derived work of the annotations it was built from (its options are their
 narrations or class names), so it carries their licence, not actbench's. The terms below are those of
 the files in ``../shared/data`` (see its README and each dataset's licence file); the repositories come
-from :mod:`actbench.datasets.official_files`. A dataset missing here is exported with licence
-``unknown`` and a card that says so, rather than with a guess.
+from :mod:`actbench.datasets.official_files`. The other registered datasets carry their terms as written
+by their publishers (the ``license`` of their loader, hub licence ``other``: the hub has no identifier
+for most of them). A dataset actbench does not know is exported with licence ``unknown`` and a card that
+says so, rather than with a guess.
 
 >>> licence_of("epic-kitchens-100").hf_id
 'cc-by-nc-4.0'
 >>> licence_of("my-dataset").hf_id
 'unknown'
+>>> licence_of("breakfast").hf_id, licence_of("breakfast").name[:9]
+('other', 'CC BY 4.0')
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from actbench.datasets.official_files import DATASETS
+from actbench.datasets.official_files import DATASETS, official_dataset
+from actbench.errors import ActbenchError
 
 
 @dataclass(frozen=True)
@@ -58,16 +63,30 @@ _KNOWN = {
 
 
 def _origin(dataset: str) -> str:
-    official = DATASETS.get(dataset)
-    if official is None:
+    try:
+        official = DATASETS.get(dataset) or official_dataset(dataset)
+    except ActbenchError:
         return "unknown"
-    repos = dict.fromkeys(f"https://github.com/{f.repo.name}" for f in official.files)
-    return ", ".join(repos)
+    places = dict.fromkeys(f"https://github.com/{f.repo.name}" if f.repo is not None else f.path
+                           for f in official.files)
+    return ", ".join(places) or (official.manual or "unknown")
+
+
+def _registered(dataset: str) -> Licence | None:
+    """The terms a registered dataset's loader states, for datasets without an entry above."""
+    from actbench.datasets.registry import DATASETS as REGISTERED
+
+    if dataset not in REGISTERED:
+        return None
+    terms = REGISTERED.get(dataset).license
+    return Licence(hf_id="other", name=terms, url=None,
+                   terms=f"The {dataset} annotations: {terms}. The videos are not part of this export.",
+                   origin="", credit=f"the authors of {dataset}")
 
 
 def licence_of(dataset: str) -> Licence:
     """The licence of ``dataset``'s annotations; ``unknown`` (with a warning as terms) when not known."""
-    known = _KNOWN.get(dataset)
+    known = _KNOWN.get(dataset) or _registered(dataset)
     if known is None:
         return Licence(hf_id="unknown", name="unknown", url=None,
                        terms=f"actbench does not know the licence of the '{dataset}' annotations: check the "

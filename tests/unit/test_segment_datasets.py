@@ -176,3 +176,13 @@ def test_the_goalstep_card_builds(data_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "built 3349 questions" in result.output
     assert load_benchmark(tmp_path / "b").manifest.name == "goalstep-mqa-temporal"
+
+
+def test_exports_of_other_datasets_carry_their_publishers_terms():
+    from actbench.datasets.coin_steps import LICENSE as COIN_TERMS
+    from actbench.exporters.licences import licence_of
+
+    coin = licence_of("coin")
+    assert (coin.hf_id, coin.name, coin.origin) == ("other", COIN_TERMS, "https://github.com/coin-dataset/annotations")
+    assert coin.terms == f"The coin annotations: {COIN_TERMS}. The videos are not part of this export."
+    assert licence_of("thumos14").origin.split(", ")[0] == "https://www.crcv.ucf.edu/THUMOS14/Class%20Index_Detection.txt"
