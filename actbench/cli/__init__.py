@@ -21,7 +21,7 @@ def _register_commands() -> None:
     # Imported here so that each command module stays small and `actbench --help` stays fast.
     from actbench.cli import (audit, build_mqa, build_train, compare, data, difficulty, list_cmd, oad_data, report, run,
                               score, train)
-    from actbench.cli import export, merge
+    from actbench.cli import export, import_cmd, merge
 
     app.command("build-mqa")(build_mqa.build_mqa)
     app.command("run")(run.run)
@@ -37,6 +37,7 @@ def _register_commands() -> None:
     app.add_typer(data.app, name="data")
     app.add_typer(score.app, name="score")
     app.add_typer(oad_data.app, name="oad")
+    app.add_typer(import_cmd.app, name="import")
 
 
 _register_commands()

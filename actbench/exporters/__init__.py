@@ -28,6 +28,8 @@ EXPORTERS.register("vlmevalkit", "actbench.exporters.vlmevalkit:FORMAT",
                    summary="VLMEvalKit's multiple-choice TSV (frame paths or video path + times) and a sidecar JSON")
 EXPORTERS.register("hf", "actbench.exporters.hf_dataset:FORMAT",
                    summary="Hugging Face datasets folder: data/test-00000-of-00001.parquet and a dataset card")
+EXPORTERS.register("lmms-eval", "actbench.exporters.lmms_eval:FORMAT",
+                   summary="lmms-eval task folder (--include_path): YAML, docs JSONL, utils.py with actbench's parser")
 
 
 @dataclass(frozen=True)

@@ -69,21 +69,8 @@ def _manifest(dataset="epic-kitchens-100", name="crafted"):
             "counts": {"questions": len(CRAFTED)}}
 
 
-@pytest.fixture
-def crafted(tmp_path) -> Path:
-    out = tmp_path / "crafted"
-    write_benchmark(out, _manifest(), CRAFTED)
-    return out
-
-
-@pytest.fixture(scope="module")
-def real(data_dir, tmp_path_factory) -> Path:
-    """300 questions built from the real EPIC-KITCHENS-100 validation annotations."""
-    from actbench.mqa_builder.build import BuildSpec, build_mqa
-
-    out = tmp_path_factory.mktemp("real") / "ek100-random-300"
-    build_mqa(BuildSpec(source="random", out=out, limit=300, data_dir=data_dir), log=lambda message: None)
-    return out
+# The fixtures `crafted` (these questions as a benchmark directory) and `real` (300 real questions) live in
+# tests/unit/conftest.py: the lmms-eval export tests use them too.
 
 
 def _jsonl(bench: Path) -> list[dict]:
@@ -390,7 +377,7 @@ def test_cli_exports_a_built_card_by_name(crafted, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["{bench}", "--format", "vlmevalkt", "--out", "{tmp}/out"],
-     "unknown export format 'vlmevalkt'; did you mean 'vlmevalkit'?"),
+     "unknown export format 'vlmevalkt'; did you mean 'vlmevalkit' or 'lmms-eval'?"),
     (["{tmp}/nothing", "--format", "hf", "--out", "{tmp}/out"],
      "nothing: not a benchmark directory (no manifest.json) nor a benchmark card name"),
     (["ek100-mqa-random", "--format", "hf", "--out", "{tmp}/out", "--results", "{tmp}/results"],
@@ -398,7 +385,7 @@ def test_cli_exports_a_built_card_by_name(crafted, tmp_path):
     (["{bench}", "--format", "hf", "--out", "{tmp}/full"],
      "full: exists and is not an empty directory; choose another --out (export never overwrites)"),
     (["{bench}", "--format", "hf", "--out", "{tmp}/out", "--frames-root", "frames"],
-     "--frames-root: field 'format': expected a format that lists frames (vlmevalkit), found hf"),
+     "--frames-root: field 'format': expected a format that lists frames (lmms-eval, vlmevalkit), found hf"),
     (["{bench}", "--format", "vlmevalkit", "--out", "{tmp}/out", "--frames-root", "f", "--frames", "0"],
      "--frames: field 'frames': expected an integer >= 1, found 0"),
 ])
