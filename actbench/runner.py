@@ -8,6 +8,8 @@ With ``sap=True`` the model's own earlier answers go into the prompt (sequential
 see sap.py): the askings are then scheduled in video order instead of in fixed slices.
 With ``shard=(i, n)`` the run answers only shard i of n of the questions (runs/shard.py: the rule, and
 why); ``actbench merge`` (runs/merge.py) joins the shards' run directories into one run.
+Under a launcher (``launch``: torchrun, accelerate launch) each process answers its shard inside the one
+run directory and the first writes the run (runs/ranks.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -36,6 +38,9 @@ from actbench.mqa_builder.cards import load_cards
 from actbench.records import NOT_SENT, Answer, Question
 from actbench.runs import shard as sharding
 from actbench.runs.shard import Merged, Shard
+
+if TYPE_CHECKING:
+    from actbench.runs.ranks import Launch
 
 SCHEMA_VERSION = 1
 RUN_JSON = "run.json"
@@ -106,6 +111,7 @@ class RunSpec:
     video_layout: str = "video"  # "video" (P01/videos/P01_01.MP4) or "rgb_frames" (JPEG folders)
     sap: bool = False  # feed the model's answers to the two previous actions back (sap.py)
     shard: tuple[int, int] | None = None  # (i, n): answer only shard i of n (runs/shard.py)
+    rank_timeout: float = 120.0  # under a launcher: seconds without a heartbeat before a process is missing
 
     def out_dir(self, benchmark_name: str) -> Path:
         if self.out is not None:
@@ -258,17 +264,43 @@ def _save(out: Path, info: RunInfo) -> None:
     atomic_write_text(out / RUN_JSON, info.model_dump_json(indent=2) + "\n")
 
 
-def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) -> Path:
-    """Answer every question of the benchmark not yet in the journal, then score the run."""
+def check_spec(spec: RunSpec) -> None:
+    """The arguments that are wrong whatever the benchmark and the model."""
     if spec.limit is not None and spec.limit < 1:
         raise ActbenchError.bad_value("--limit", "limit", "a positive integer", spec.limit)
     if spec.seed < 0:
         raise ActbenchError.bad_value("--seed", "seed", "a non-negative integer", spec.seed)
+    if not spec.rank_timeout > 0:
+        raise ActbenchError.bad_value("--rank-timeout", "rank_timeout", "a positive number of seconds",
+                                      spec.rank_timeout)
+
+
+def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None, launch: Launch | None = None) -> Path:
+    """Answer every question of the benchmark not yet in the journal, then score the run.
+
+    ``launch``: this process's place among several started by a launcher
+    (:func:`actbench.runs.ranks.launch_from_environment`); it then answers its part (runs/ranks.py).
+    """
+    if launch is not None and launch.world_size > 1:
+        from actbench.runs.ranks import run_launched
+
+        return run_launched(spec, launch, progress=progress)
+    return run_single(spec, progress=progress)
+
+
+def run_single(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None,
+               benchmark: Benchmark | None = None, between_batches: Callable[[], None] | None = None) -> Path:
+    """:func:`run` in this process alone. ``benchmark``: already loaded; ``between_batches``: called before
+    each batch (a launch's processes look at each other there) and may raise to stop the run."""
+    from actbench.runs.ranks import check_processes
+
+    check_spec(spec)
     name, model_args = spec.model, dict(spec.model_args)
     if name.startswith("openai:"):  # any OpenAI-compatible server: openai:MODEL [--base-url URL]
         name, model_args["model"] = "openai", name.split(":", 1)[1]
     factory = MODELS.get(name)
-    benchmark: Benchmark = load_benchmark(resolve_benchmark(spec.benchmark, spec.results))
+    if benchmark is None:
+        benchmark = load_benchmark(resolve_benchmark(spec.benchmark, spec.results))
     questions = list(benchmark.questions[: spec.limit] if spec.limit else benchmark.questions)
     run_shard = sharding.shard_of(spec.shard, questions, sap=spec.sap) if spec.shard is not None else None
     of = len(questions)
@@ -282,6 +314,7 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
         raise ActbenchError(f"{out}: exists and is not a directory; choose another --out")
     if (out / RUN_JSON).exists() and not spec.resume:
         raise ActbenchError(f"{out}: a run is already there; pass --resume to finish it or choose another --out")
+    check_processes(out, 1)  # a launch's run resumes under a launcher
     adapter = factory(AdapterContext(seed=spec.seed, data_dir=spec.data_dir, args=model_args))
     sampler = _frame_sampler(spec, adapter)
     if spec.sap and not getattr(adapter, "sees_prior_actions", False):
@@ -320,6 +353,8 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None) ->
     stopped = False
     try:
         for batch in batches:
+            if between_batches is not None:
+                between_batches()
             batch_start = time.perf_counter()
             try:
                 batch_answers = _checked(_answer_batch(adapter, batch, sampler, spec.video_root), batch, spec.model)

@@ -49,6 +49,8 @@ def run(
                                                   "two previous actions of the video go into the prompt."),
     shard: Optional[str] = typer.Option(None, help="i/n: answer only shard i of n (0 <= i < n; questions dealt "
                                         "round robin, whole videos with --sap); join shards with `actbench merge`."),
+    rank_timeout: float = typer.Option(120.0, help="Under torchrun / accelerate launch: seconds without a heartbeat "
+                                       "after which a process counts as killed or not started, and the others stop."),
     checkpoint: Optional[Path] = typer.Option(None, help="A checkpoint from `actbench train`: gen-/disc-/gad-* "
                                               "models on oad-* / coin-* benchmarks, or llavaction-action-token."),
     data_root: Optional[Path] = typer.Option(None, help="OAD: the TeSTra-layout folder; COIN: the features folder "
@@ -57,13 +59,20 @@ def run(
     batch_size: int = typer.Option(1, help="Classifier benchmarks: frames / samples per model call (1 = streaming)."),
     branch: str = typer.Option("auto", help="Classifier benchmarks: auto, or gen for a GAD model's generated text."),
 ) -> None:
-    """Run MODEL on BENCHMARK, journaling each answer; --resume continues a killed run."""
-    from actbench.recipes.evaluate import CLASSIFIER_MODELS, is_classifier_benchmark
+    """Run MODEL on BENCHMARK, journaling each answer; --resume continues a killed run.
 
+    Under `torchrun` or `accelerate launch` the processes share the questions of one run (one GPU each)."""
+    from actbench.recipes.evaluate import CLASSIFIER_MODELS, is_classifier_benchmark
+    from actbench.runs.ranks import launch_from_environment
+
+    launch = launch_from_environment()
     if is_classifier_benchmark(benchmark) or model in CLASSIFIER_MODELS:
         if shard is not None:
             raise ActbenchError.bad_value("--shard", "shard", "no --shard (classifier benchmarks are not sharded)",
                                           shard)
+        if launch is not None:
+            raise ActbenchError.bad_value("environment", "WORLD_SIZE", "1 (classifier benchmarks run in one "
+                                          "process: run without a launcher)", launch.world_size)
         return _run_classifier(model, benchmark, checkpoint, out, data_root, coin_json, batch_size, branch, limit,
                                resume)
     from tqdm import tqdm
@@ -80,8 +89,10 @@ def run(
     spec = RunSpec(model=model, benchmark=benchmark, out=out, limit=limit, seed=seed, resume=resume,
                    data_dir=data_dir, model_args=args, permutations=permutations,
                    video_root=video_root, n_frames=frames, frame_size=frame_size, video_layout=video_layout,
-                   sap=sap, shard=parse_shard(shard) if shard is not None else None)
-    bar = tqdm(desc=f"{model}", unit="q", leave=False, dynamic_ncols=True, disable=None)
+                   sap=sap, shard=parse_shard(shard) if shard is not None else None, rank_timeout=rank_timeout)
+    first = launch is None or launch.rank == 0  # one bar and one result line per launch
+    desc = model if launch is None else f"{model} (rank 0 of {launch.world_size})"
+    bar = tqdm(desc=desc, unit="q", leave=False, dynamic_ncols=True, disable=None if first else True)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
@@ -89,12 +100,14 @@ def run(
         bar.refresh()
 
     try:
-        run_dir = run_benchmark(spec, progress=progress)
+        run_dir = run_benchmark(spec, progress=progress, launch=launch)
     except KeyboardInterrupt:
         bar.close()
         typer.echo("interrupted: the journal is intact; finish with --resume", err=True)
         raise typer.Exit(130) from None
     bar.close()
+    if not first:
+        return
     import json
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -103,6 +116,7 @@ def run(
     extra = f", CircularEval {circular['circular_accuracy']:.2f}%" if circular else ""
     extra += " (SAP)" if sap else ""
     extra += f" (shard {shard} of {metrics['part']['of']})" if shard is not None else ""
+    extra += f" ({launch.world_size} processes)" if launch is not None else ""
     typer.echo(f"{model} on {metrics['benchmark']}: accuracy {metrics['accuracy']:.2f}% "
                f"[{low:.2f}, {high:.2f}] over {metrics['n']} questions{extra} -> {run_dir}")
 

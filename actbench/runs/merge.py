@@ -13,12 +13,15 @@ The merged directory is an ordinary run (``run.json``, ``predictions.jsonl``, ``
   the missing shards), started at the earliest shard's start and finished at the latest shard's end.
 
 Refused with a one-line error and nothing written: inputs that are not shard runs, shards of different
-runs (benchmark hash, model and arguments, seed, limit, permutations, sap, frame sampling (the video
-folder may sit at another path on each machine), shard count), the same
+runs (benchmark hash, model and arguments but the device, seed, limit, permutations, sap, frame sampling
+(the video folder may sit at another path on each machine), shard count), the same
 shard twice, a question answered in two shards or outside its shard, and, unless ``allow_partial``, a
 set with shards missing or unfinished. A partial merge answers only its shards' questions: its
 ``merged.missing`` lists the others, its metrics say which part they cover, and the leaderboard leaves
 it out, as it leaves out shard runs.
+
+:func:`join` is the merge without the writing: the processes of one launch (runs/ranks.py) join their
+parts with it too.
 """
 
 from __future__ import annotations
@@ -44,9 +47,12 @@ SAME_RUN = ("model", "seed", "limit", "permutations", "sap", "frames")
 
 
 def _same(key: str, value: object) -> object:
-    """A field as compared: the frame sampling, not where each machine mounted the videos."""
+    """A field as compared: the frame sampling, not where each machine mounted the videos; the model, not
+    which of the machine's GPUs each part ran on (the processes of a launch take one each: runs/ranks.py)."""
     if key == "frames" and isinstance(value, dict):
         return {k: v for k, v in value.items() if k != "video_root"}
+    if key == "model" and isinstance(value, dict) and isinstance(value.get("args"), dict):
+        return {**value, "args": {k: v for k, v in value["args"].items() if k != "device"}}
     return value
 
 
@@ -190,26 +196,43 @@ def _in_run_order(finished: list[_Input], journals: list[dict], asked: list[Ques
     return answers, lines
 
 
-def _wall_s(path: Path) -> float:
-    """A shard's ``wall_s`` (its last session's wall time) from its metrics.json."""
+def _timing(path: Path) -> tuple[float, float | None]:
+    """A part's ``wall_s`` (its last session's wall time) and ``throughput_qps`` from its metrics.json."""
     try:
-        return float(json.loads(path.read_text(encoding="utf-8")).get("wall_s") or 0.0)
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        rate = metrics.get("throughput_qps")
+        return float(metrics.get("wall_s") or 0.0), None if rate is None else float(rate)
     except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as error:
         raise ActbenchError.bad_value(path, "wall_s", "a metrics.json written by actbench run", str(error)) from None
 
 
-def merge(run_dirs: Sequence[Path], out: Path, *, benchmark: str | None = None,
-          results: Path = DEFAULT_RESULTS, allow_partial: bool = False) -> Path:
-    """Join shard run directories into the run directory ``out`` (see the module's docstring)."""
+@dataclass(frozen=True)
+class Joined:
+    """A run joined from its parts: what goes into its run.json, predictions.jsonl and metrics.json."""
+
+    info: RunInfo
+    lines: list[str]
+    metrics: dict
+
+
+def read_inputs(run_dirs: Sequence[Path]) -> list[_Input]:
+    """The shard runs of ``run_dirs`` in shard order, checked to be parts of one run, each once."""
     if not run_dirs:
         raise ActbenchError.bad_value("merge", "RUN_DIR", "the run directories of the shards", "none")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ActbenchError(f"{out}: exists and is not an empty directory; choose another --out")
     inputs = sorted((_read_input(Path(d)) for d in run_dirs), key=lambda s: (s.info.shard.index, str(s.run_dir)))
     _check_one_run(inputs)
+    return inputs
+
+
+def join(inputs: list[_Input], bench: Benchmark, *, allow_partial: bool = False,
+         side_by_side: bool = False) -> Joined:
+    """The run made of the shard runs ``inputs`` (from :func:`read_inputs`) of benchmark ``bench``.
+
+    Timing: shards run as separate jobs add up (``wall_s`` is their sum, ``throughput_qps`` null);
+    ``side_by_side`` parts (the processes of one launch) overlap: ``wall_s`` is the longest part's and
+    ``throughput_qps`` the parts' rates added.
+    """
     first = inputs[0].info
-    bench = _benchmark(inputs[0], benchmark, Path(results))
     questions = list(bench.questions[: first.limit] if first.limit else bench.questions)
     owner = dict(zip((q.id for q in questions), assign([q.video_id for q in questions], first.shard.count,
                                                         first.shard.by)))
@@ -228,7 +251,8 @@ def merge(run_dirs: Sequence[Path], out: Path, *, benchmark: str | None = None,
     asked = asked_questions(kept, first.permutations)
     answers, lines = _in_run_order(finished, journals, asked, owner, bench.name)
     sap_plan = sap.plan(asked, where=bench.path / QUESTIONS) if first.sap else None
-    walls = [_wall_s(s.run_dir / METRICS) for s in finished]
+    timings = [_timing(s.run_dir / METRICS) for s in finished]
+    walls = [wall for wall, _ in timings]
     merged = Merged(count=first.shard.count, by=first.shard.by, missing=missing, shards=[
         MergedShard(index=s.info.shard.index, run_dir=str(s.run_dir), actbench_version=s.info.actbench_version,
                     versions=s.info.versions, started_at=s.info.started_at, finished_at=s.info.finished_at)
@@ -239,10 +263,26 @@ def merge(run_dirs: Sequence[Path], out: Path, *, benchmark: str | None = None,
         "finished_at": max(s.info.finished_at or "" for s in finished) or None})
     part = None if not missing else {"shards": sorted(present), "count": first.shard.count, "missing": missing,
                                      "questions": len(kept), "of": len(questions)}
-    metrics = run_metrics(info, bench.name, kept, asked, answers, sap_plan, wall_s=float(sum(walls)),
-                          answered_now=0, part=part)
+    metrics = run_metrics(info, bench.name, kept, asked, answers, sap_plan,
+                          wall_s=float(max(walls) if side_by_side else sum(walls)), answered_now=0, part=part)
+    if side_by_side:
+        rates = [rate for _, rate in timings if rate is not None]
+        metrics["throughput_qps"] = round(sum(rates), 3) if rates else None
+    return Joined(info, lines, metrics)
+
+
+def merge(run_dirs: Sequence[Path], out: Path, *, benchmark: str | None = None,
+          results: Path = DEFAULT_RESULTS, allow_partial: bool = False) -> Path:
+    """Join shard run directories into the run directory ``out`` (see the module's docstring)."""
+    if not run_dirs:
+        raise ActbenchError.bad_value("merge", "RUN_DIR", "the run directories of the shards", "none")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ActbenchError(f"{out}: exists and is not an empty directory; choose another --out")
+    inputs = read_inputs(run_dirs)
+    joined = join(inputs, _benchmark(inputs[0], benchmark, Path(results)), allow_partial=allow_partial)
     with StagedDirectory(out) as staging:
-        (staging / PREDICTIONS).write_bytes("".join(lines).encode("utf-8"))
-        (staging / METRICS).write_bytes(dumps_json(metrics).encode("utf-8"))
-        (staging / RUN_JSON).write_bytes((info.model_dump_json(indent=2) + "\n").encode("utf-8"))
+        (staging / PREDICTIONS).write_bytes("".join(joined.lines).encode("utf-8"))
+        (staging / METRICS).write_bytes(dumps_json(joined.metrics).encode("utf-8"))
+        (staging / RUN_JSON).write_bytes((joined.info.model_dump_json(indent=2) + "\n").encode("utf-8"))
     return out

@@ -1,7 +1,8 @@
-"""Adapters used only by the tests: slow (to be killed mid-run) and scripted (every status)."""
+"""Adapters used only by the tests: slow (to be killed mid-run), scripted (every status), crashing on a question."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from actbench.model_adapters import MODELS
@@ -63,6 +64,36 @@ class FrameShape:
         return {"name": self.name, "args": {}}
 
 
+class CrashOn:
+    """A letter from a hash of the id (right or wrong), ``delay`` seconds per question; raises on ``crash_on``.
+
+    ``crash_on`` and ``delay`` are runtime arguments (a resumed run may change them, run.json does not record
+    them); other arguments (``device``) are recorded as given.
+    """
+
+    name = "test-crash"
+    batch_size = 1
+    runtime_args = ("crash_on", "delay")
+
+    def __init__(self, args):
+        self.args = dict(args)
+        self.crash_on = str(args.get("crash_on", ""))
+        self.delay = float(args.get("delay", "0"))
+
+    def answer(self, questions):
+        out = []
+        for q in questions:
+            if q.id == self.crash_on:
+                raise RuntimeError(f"crashed on {q.id}")
+            time.sleep(self.delay)
+            digest = hashlib.sha256(q.id.encode()).digest()
+            out.append(Answer(q.id, q.letters[digest[0] % len(q.letters)], "ok", f"hash {digest[0]}", 0.0))
+        return out
+
+    def describe(self):
+        return {"name": self.name, "args": {k: v for k, v in self.args.items() if k not in self.runtime_args}}
+
+
 def _slow(ctx: AdapterContext) -> SlowOracle:
     return SlowOracle(float(ctx.args.get("delay", "0.2")))
 
@@ -72,6 +103,6 @@ def _scripted(ctx: AdapterContext) -> Scripted:
 
 
 for _name, _factory in (("test-slow", _slow), ("test-scripted", _scripted),
-                        ("test-frames", lambda ctx: FrameShape())):
+                        ("test-frames", lambda ctx: FrameShape()), ("test-crash", lambda ctx: CrashOn(ctx.args))):
     if _name not in MODELS:
         MODELS.register(_name, _factory, summary="test only")
