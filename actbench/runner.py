@@ -33,6 +33,7 @@ from actbench.evaluators.mqa_accuracy import score_mqa
 from actbench.journal import Journal, answer_from_record, answer_to_record
 from actbench.model_adapters import MODELS
 from actbench.model_adapters.base import AdapterContext
+from actbench.model_adapters.multi_answer import answer_fits, is_multi_label
 from actbench.mqa_builder.benchmark_dir import MANIFEST, QUESTIONS, Benchmark, load_benchmark
 from actbench.mqa_builder.cards import load_cards
 from actbench.records import NOT_SENT, Answer, Question
@@ -128,6 +129,8 @@ def _now() -> str:
 
 def asked_questions(questions: list[Question], permutations: int) -> list[Question]:
     """The questions as asked: the originals first, then each rotation of them (see circular.py)."""
+    if permutations and any(is_multi_label(q) for q in questions):  # circular.rotate moves one answer only
+        raise ActbenchError.bad_value("--permutations", "permutations", "0 for a multi-label benchmark", permutations)
     if permutations < 0 or any(permutations >= len(q.options) for q in questions):
         smallest = min(len(q.options) for q in questions)
         raise ActbenchError.bad_value("--permutations", "permutations", f"an integer in [0, {smallest - 1}]",
@@ -182,8 +185,9 @@ def _answer_batch(adapter, batch: list[Question], sampler, video_root) -> list[A
 
 
 def _valid(a: Answer, q: Question) -> Answer:
-    """A letter outside the question's options is recorded as a parse failure, never as that letter."""
-    if a.status == "ok" and a.answer not in q.letters:
+    """A letter outside the question's options is recorded as a parse failure, never as that letter (a
+    multi-label question's answer is its sorted letters, "AC")."""
+    if a.status == "ok" and not answer_fits(q, a.answer):
         return Answer(a.id, None, "parse_fail", a.raw, a.latency_s, a.tokens_in, a.tokens_out, a.cost_usd, a.extra)
     return a
 
@@ -208,8 +212,9 @@ def _load_answers(journal: Journal, questions: list[Question]) -> dict[str, Answ
         a = answer_from_record(record, where)
         if a.id not in wanted:
             raise ActbenchError.bad_value(where, "id", "a question of this run's benchmark", a.id)
-        if a.status == "ok" and a.answer not in wanted[a.id].letters:
-            raise ActbenchError.bad_value(where, "answer", f"one of {', '.join(wanted[a.id].letters)}", a.answer)
+        if a.status == "ok" and not answer_fits(wanted[a.id], a.answer):
+            what = "sorted letters of" if is_multi_label(wanted[a.id]) else "one of"
+            raise ActbenchError.bad_value(where, "answer", f"{what} {', '.join(wanted[a.id].letters)}", a.answer)
         if a.id in answers:
             raise ActbenchError.bad_value(where, "id", "each question answered once", f"{a.id} twice")
         answers[a.id] = a

@@ -5,6 +5,9 @@ from actbench.registry import Registry
 METRICS = Registry("metric", entry_point_group="actbench.metrics")
 METRICS.register("accuracy", "actbench.evaluators.mqa_accuracy:accuracy",
                  summary="MQA accuracy (%), with a seeded 95% bootstrap interval; higher is better")
+METRICS.register("jaccard", "actbench.evaluators.mqa_accuracy:jaccard",
+                 summary="multi-label MQA: mean Jaccard index of chosen and correct letters (%), LLaVAction "
+                         "Table 6; higher is better")
 METRICS.register("segment_f1", "actbench.evaluators.segment_f1:segment_f1",
                  summary="OAD segment F1 @ IoU (%), micro over videos; higher is better")
 METRICS.register("point_f1", "actbench.evaluators.point_f1:point_f1",

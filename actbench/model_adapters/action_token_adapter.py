@@ -52,6 +52,7 @@ from actbench.errors import ActbenchError
 from actbench.model_adapters.base import AdapterContext
 from actbench.model_adapters.hf_video_mllm import _short, run_retrying_alone
 from actbench.model_adapters.letter_tokens import letter_token_ids
+from actbench.model_adapters.multi_answer import refuse_multi_label
 from actbench.prompts import PERSPECTIVES, PROMPT_KEY, prompt_for
 from actbench.records import LETTERS, Answer, Question
 from actbench.sap import prompt_stem
@@ -133,6 +134,7 @@ class ActionTokenAdapter:
         """One answer per question, in order; ``frames``: one uint8 ``(N, H, W, 3)`` array per question."""
         if frames is not None and len(frames) != len(questions):
             raise ValueError(f"{len(frames)} frame arrays for {len(questions)} questions")
+        refuse_multi_label(self.name, questions, "picks one letter by its logits")
         out: dict[int, Answer] = {}
         groups: dict[tuple, list] = {}  # one forward pass needs stackable pixels: same frame count and size
         for i, q in enumerate(questions):

@@ -1,4 +1,10 @@
-"""Deterministic baselines: the chance row, a letter-bias probe and the ceiling of the leaderboard."""
+"""Deterministic baselines: the chance row, a letter-bias probe and the ceiling of the leaderboard.
+
+On a multi-label question (several correct options, see :mod:`~actbench.model_adapters.multi_answer`) the
+oracle answers every correct letter, ``always-a`` still answers "A" (a set of one letter), and ``random``
+answers a uniformly random non-empty subset of the letters: the chance row of the Jaccard accuracy for a
+model that guesses sets of any size.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,13 @@ import hashlib
 
 from actbench.errors import ActbenchError
 from actbench.model_adapters.base import AdapterContext, LetterChooser
+from actbench.model_adapters.multi_answer import is_multi_label, key_letters
 from actbench.records import Question
 
 
 class RandomAdapter(LetterChooser):
-    """A uniformly random valid letter, a function of (seed, question id) only.
+    """A uniformly random valid letter (a uniformly random non-empty set of letters for a multi-label
+    question), a function of (seed, question id) only.
 
     Hashing the id (not drawing from a stream) makes the answer independent of batching, resumption
     and question order.
@@ -24,6 +32,13 @@ class RandomAdapter(LetterChooser):
 
     def choose(self, question: Question) -> tuple[str, str]:
         digest = hashlib.sha256(f"{self.seed}:{question.id}".encode("utf-8")).digest()
+        if is_multi_label(question):
+            # The bits of a number in [1, 2^K - 1] say which letters are in; the bias of the modulo is below
+            # 2^-37 (K <= 26 letters, 64 random bits).
+            m = len(question.options)
+            subset = 1 + int.from_bytes(digest[:8], "little") % (2**m - 1)
+            letters = "".join(letter for i, letter in enumerate(question.letters) if subset >> i & 1)
+            return letters, ", ".join(letters)
         u = int.from_bytes(digest[:8], "little") / 2.0**64
         letter = question.letters[int(u * len(question.options))]
         return letter, letter
@@ -41,8 +56,8 @@ class Oracle(LetterChooser):
 
     def choose(self, question: Question) -> tuple[str, str]:
         # A two-stage question may have no correct option: nothing can be right, "A" is as good as any.
-        letter = question.answer_letter or "A"
-        return letter, letter
+        letters = key_letters(question) or "A"
+        return letters, ", ".join(letters)
 
 
 def _no_args(ctx: AdapterContext, name: str) -> None:

@@ -42,6 +42,7 @@ from actbench.prompts import PERSPECTIVES, prompt_for
 from actbench.sap import KEY as SAP_KEY, prompt_stem
 from actbench.records import Answer, Question
 from actbench.model_adapters.letter_tokens import letter_token_ids
+from actbench.model_adapters.multi_answer import refuse_multi_label
 
 NAME = "smollm2-135m-blind"
 _MAX_PREFIXES = 8  # distinct prompt prefixes kept (one per perspective / chat template in practice)
@@ -115,6 +116,7 @@ class BlindLM:
         return {"name": self.name, "args": args}
 
     def answer(self, questions: Sequence[Question]) -> list[Answer]:
+        refuse_multi_label(self.name, questions, "picks one letter by its logits")
         out: list[Answer | None] = [None] * len(questions)
         scorable: list[int] = []
         for i, q in enumerate(questions):

@@ -46,9 +46,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actbench.errors import ActbenchError
-from actbench.model_adapters.answer_parser import parse_answer
+from actbench.model_adapters.multi_answer import parse_reply, refuse_multi_label
 from actbench.model_adapters.base import AdapterContext
-from actbench.prompts import PERSPECTIVES, format_mqa
+from actbench.prompts import PERSPECTIVES, mqa_prompt
 from actbench.sap import prompt_stem
 from actbench.records import LETTERS, Answer, Question
 from actbench.model_adapters.letter_tokens import letter_token_ids
@@ -140,6 +140,8 @@ class HFVideoMLLM:
         runner) take the place of ``frame_source``."""
         if frames is not None and len(frames) != len(questions):
             raise ValueError(f"{len(frames)} frame arrays for {len(questions)} questions")
+        if self.args.mode == "score":
+            refuse_multi_label(self.name, questions, "picks one letter by its logits (mode=score)")
         out: dict[int, Answer] = {}
         # Questions wait in a group until it holds batch_size of them: one forward pass needs stackable
         # pixels (LLaVA-OneVision: same frame count and size), and at most one batch of pixels is held.
@@ -163,7 +165,7 @@ class HFVideoMLLM:
     # ---- prompt and frames
     def prompt_text(self, q: Question, with_video: bool = True) -> str:
         """The chat-templated prompt with the video placeholder not yet expanded."""
-        text = format_mqa(prompt_stem(q, PERSPECTIVES[self.args.perspective]), q.options)
+        text = mqa_prompt(q, prompt_stem(q, PERSPECTIVES[self.args.perspective]))
         content = ([{"type": "video"}] if with_video else []) + [{"type": "text", "text": text}]
         return self.tokenizer.apply_chat_template([{"role": "user", "content": content}],
                                                   chat_template=self.chat_template, tokenize=False,
@@ -270,7 +272,7 @@ class HFVideoMLLM:
         ids = new_tokens.tolist()
         n_out = next((k + 1 for k, t in enumerate(ids) if t in self.eos_ids), len(ids))
         text = self.tokenizer.decode(ids[:n_out], skip_special_tokens=True)
-        parsed = parse_answer(text, q.options)
+        parsed = parse_reply(text, q)
         return Answer(q.id, parsed.letter, parsed.status, text, latency, tokens_in, n_out, 0.0,
                       {**extra, "how": parsed.how})
 

@@ -48,7 +48,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actbench.errors import ActbenchError
-from actbench.model_adapters.answer_parser import parse_answer
+from actbench.model_adapters.multi_answer import is_multi_label, parse_reply, refuse_multi_label
 from actbench.model_adapters.base import AdapterContext
 from actbench.model_adapters.pricing import CostBudget, Price, price_for, price_table
 from actbench.model_adapters.structured_choice import SERVER_ONLY, StructuredChoice, StructuredMode
@@ -170,6 +170,8 @@ class OpenAIAdapter:
         questions = list(questions)
         if not questions:
             return []
+        if self._structured is not None:
+            refuse_multi_label(self.name, questions, "constrains its reply to one letter (structured_output)")
         if frames is not None and len(frames) != len(questions):
             raise ValueError(f"{len(frames)} frame sets for {len(questions)} questions")
         per_question = list(frames) if frames is not None else [None] * len(questions)
@@ -370,7 +372,9 @@ class OpenAIAdapter:
         if refusal or (not text and choice.get("finish_reason") == "content_filter"):
             return Answer(q.id, None, "refused", str(refusal or "content_filter"), outcome.latency, tokens_in,
                           tokens_out, cost, {**extra, "how": "refusal"})
-        from_logprobs = letter_from_logprobs(choice, q.letters) if self.args.logprobs else None
+        # A multi-label answer is several letters: the first token's letter probabilities cannot give it.
+        from_logprobs = (letter_from_logprobs(choice, q.letters) if self.args.logprobs and not is_multi_label(q)
+                         else None)
         if self._structured is not None:  # the constrained reply decides; the probabilities are kept as reported
             letter, status, how = self._structured.read(text, choice.get("finish_reason"), q.id, q.letters,
                                                         self._redact)
@@ -381,7 +385,7 @@ class OpenAIAdapter:
             letter, probs = from_logprobs
             return Answer(q.id, letter, "ok", text, outcome.latency, tokens_in, tokens_out, cost,
                           {**extra, "how": "logprobs", "letter_probs": probs})
-        parsed = parse_answer(text, q.options)
+        parsed = parse_reply(text, q)
         return Answer(q.id, parsed.letter, parsed.status, text, outcome.latency, tokens_in, tokens_out, cost,
                       {**extra, "how": parsed.how})
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from actbench import __version__
 from actbench.atomic import StagedDirectory, sha256_bytes, sha256_file
 from actbench.errors import ActbenchError
+from actbench.model_adapters.multi_answer import check_key
 from actbench.records import LETTERS, Question
 from actbench.text import normalise
 
@@ -105,6 +106,7 @@ def _question_from_line(line: str, where: str) -> Question:
             raise ActbenchError.bad_value(where, "answer_index", f"an index in [0, {n})", parsed.answer_index)
         if parsed.answer_letter != LETTERS[parsed.answer_index]:
             raise ActbenchError.bad_value(where, "answer_letter", LETTERS[parsed.answer_index], parsed.answer_letter)
+    check_key(raw, n, where)  # a multi-label question's answer_indices / answer_letters
     extra = {k: v for k, v in raw.items() if k not in _QuestionLine.model_fields}
     return Question(parsed.id, parsed.video_id, parsed.start, parsed.end, parsed.question,
                     tuple(parsed.options), parsed.answer_index, parsed.answer_letter,

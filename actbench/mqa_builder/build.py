@@ -22,6 +22,7 @@ from actbench.errors import ActbenchError
 from actbench.mqa_builder.benchmark_dir import Manifest, write_benchmark
 from actbench.mqa_builder.distractors import SKIP_REASONS, ranks_of, select_distractors
 from actbench.mqa_builder.letters import arrange
+from actbench.mqa_builder.multi_label import multi_label_questions
 from actbench.mqa_builder.option_text import MODES, LabelTexts, NarrationTexts
 from actbench.mqa_builder.ranking import SourceContext, source_scores
 from actbench.mqa_builder.sources import SOURCES
@@ -160,7 +161,8 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
     hasher.shutdown(wait=False)
     log(f"source {spec.source}: ranking {len(clips)} clips")
     scores, origin = source_scores(spec.source, context)
-    scores = _other_labels_unranked(scores, clips, dataset.action_space.index)
+    if not dataset.multi_label:  # multi-label questions take every label as an answer (mqa_builder/multi_label.py)
+        scores = _other_labels_unranked(scores, clips, dataset.action_space.index)
     truth = dataset.action_ids(clips)
 
     if spec.options == "narration":
@@ -170,7 +172,12 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
         texts = LabelTexts(dataset.action_space.labels, truth)
     keys = dataset.action_space.keys
     answer_ranks = ranks_of(scores, truth)
-    if spec.two_stage:
+    if dataset.multi_label:  # every label of a clip is a correct option: mqa_builder/multi_label.py
+        log("choosing distractors (multi-label)")
+        records, counts = multi_label_questions(clips, scores, dataset.action_space, k=spec.k, seed=spec.seed,
+                                                salt=spec.source, stem=dataset.question, origin=origin,
+                                                options=spec.options, two_stage=spec.two_stage)
+    elif spec.two_stage:
         log("taking the source's top-K as the options")
         # Nothing is excluded as "the answer" and no text reads like it: the plain top-K, deduplicated.
         selection = select_distractors(scores, np.full(len(clips), -1), n_distractors=spec.k,
@@ -191,17 +198,18 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
         records = _records(clips, spec.k, answer_pos, slots, truth, answer_ranks, selection,
                            texts.answer_texts(), texts.texts(rows, selection.classes), keys, dataset.question)
 
-    in_top = int(np.count_nonzero((answer_ranks >= 1) & (answer_ranks <= spec.k)))
-    counts = {
-        "questions": len(records),
-        "answer_letters": {LETTERS[p]: int(n) for p, n in enumerate(np.bincount(answer_pos, minlength=spec.k))},
-        "answer_among_options": sum(r["answer_index"] is not None for r in records),
-        "skipped": {reason: int(n) for reason, n in sorted(
-            Counter(SKIP_REASONS[w] for w in selection.skipped_reasons.tolist()).items())},
-        "answer_rank_1": int(np.count_nonzero(answer_ranks == 1)),
-        "answer_in_source_top_k": in_top,
-        "answer_not_ranked": int(np.count_nonzero(answer_ranks == 0)),
-    }
+    if not dataset.multi_label:
+        in_top = int(np.count_nonzero((answer_ranks >= 1) & (answer_ranks <= spec.k)))
+        counts = {
+            "questions": len(records),
+            "answer_letters": {LETTERS[p]: int(n) for p, n in enumerate(np.bincount(answer_pos, minlength=spec.k))},
+            "answer_among_options": sum(r["answer_index"] is not None for r in records),
+            "skipped": {reason: int(n) for reason, n in sorted(
+                Counter(SKIP_REASONS[w] for w in selection.skipped_reasons.tolist()).items())},
+            "answer_rank_1": int(np.count_nonzero(answer_ranks == 1)),
+            "answer_in_source_top_k": in_top,
+            "answer_not_ranked": int(np.count_nonzero(answer_ranks == 0)),
+        }
     data_root = dataset.root.parent
     digests = hashes.result()
     inputs = [{"name": _relative_name(p, data_root), "sha256": h} for p, h in zip(input_files, digests)]

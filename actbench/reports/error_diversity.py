@@ -12,7 +12,8 @@ An MQA answer is a class prediction: the class of the chosen option (``option_cl
   a model that picks a wrong option at random shows the distractors' mix.
 
 Only questions with a key (two-stage questions may have none) answered ``ok`` take part: a parse
-failure, refusal or error predicts no class.
+failure, refusal or error predicts no class. Multi-label questions (several correct classes, no verb and
+noun) are left out.
 
 >>> truth = ["1:5", "1:5", "2:7", "3:9"]; chosen = ["1:5", "1:6", "4:7", "5:8"]
 >>> overlap_counts(truth, chosen)
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from actbench.errors import ActbenchError
+from actbench.model_adapters.multi_answer import is_multi_label
 from actbench.evaluators.dscore import dscore
 from actbench.records import Answer, Question
 
@@ -40,7 +42,7 @@ def class_pairs(questions: Sequence[Question], answers: Sequence[Answer | None])
     """(truth classes, chosen classes) of the keyed questions answered ``ok``; ``answers`` aligned with them."""
     truth, chosen = [], []
     for q, a in zip(questions, answers, strict=True):
-        if a is None or a.status != "ok" or q.answer_index is None:
+        if a is None or a.status != "ok" or q.answer_index is None or is_multi_label(q):
             continue
         truth.append(q.option_classes[q.answer_index])
         chosen.append(q.option_classes[q.letters.index(a.answer)])
@@ -105,7 +107,7 @@ def distractor_overlap(questions: Sequence[Question]) -> Overlap:
     """:func:`overlap_counts` over every distractor of the keyed questions (the reference mix)."""
     truth, other = [], []
     for q in questions:
-        if q.answer_index is None:
+        if q.answer_index is None or is_multi_label(q):
             continue
         answer = q.option_classes[q.answer_index]
         for i, cls in enumerate(q.option_classes):

@@ -1,6 +1,8 @@
 """The leaderboard: one row per model x benchmark, built from run directories alone (no model needed).
 
-Rows are grouped by benchmark and sorted by accuracy, best first (ties by model name). A row is one
+Rows are grouped by benchmark and sorted by accuracy, best first (ties by model name); a multi-label
+benchmark (Animal Kingdom) is sorted by its Jaccard accuracy (LLaVAction Table 6), shown in a column of
+its own (and in a ``jaccard`` CSV column, written when some row has one). A row is one
 model (name and arguments) on one benchmark (name and manifest hash) with one seed, limit and rotation
 count; a smoke run with ``--limit`` or another seed is a row of its own. Only when several run
 directories hold exactly the same run is the most recently finished one used, the others listed as
@@ -75,6 +77,12 @@ class Row:
     # Share of questions with a correct option (%): below 100 on two-stage benchmarks (LLaVAction §3.3),
     # whose options are the specialist's top-K without the ground truth inserted.
     upper_bound: float = 100.0
+    jaccard: float | None = None  # multi-label benchmarks: mean Jaccard index of the chosen letters (%)
+
+    @property
+    def score(self) -> float:
+        """What the rows of a benchmark are ranked by: Jaccard accuracy where there is one, else accuracy."""
+        return self.accuracy if self.jaccard is None else self.jaccard
 
 
 def _read_run(run_dir: Path, root: Path) -> Row | None:
@@ -99,7 +107,8 @@ def _read_run(run_dir: Path, root: Path) -> Row | None:
                    json.dumps(info.model.get("args", {}), sort_keys=True),
                    tuple((str(k), int(v)) for k, v in m.get("chosen_letters", {}).items()),
                    tuple((str(k), int(v)) for k, v in m.get("answer_letters", {}).items()),
-                   float(m.get("upper_bound", 100.0)))
+                   float(m.get("upper_bound", 100.0)),
+                   None if m.get("jaccard") is None else float(m["jaccard"]))
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise ActbenchError.bad_value(metrics_path, str(error).strip("'"), "the fields of metrics.json",
                                       "missing or malformed") from None
@@ -145,14 +154,18 @@ def collect(results: Path) -> tuple[list[Row], list[Row]]:
         labels.setdefault((row.benchmark, row.model), set()).add(row.model_args)
     board = [replace(r, model=f"{r.model} [{_short_args(r.model_args)}]") if len(labels[(r.benchmark, r.model)]) > 1
              else r for r in board]
-    board.sort(key=lambda r: (r.benchmark, -r.accuracy, r.model, r.run_dir))
+    board.sort(key=lambda r: (r.benchmark, -r.score, r.model, r.run_dir))
     return board, superseded
 
 
 def partial_runs(results: Path) -> list[str]:
     """Run directories below ``results`` that answer only part of their run's questions (left off the board)."""
+    from actbench.runs.ranks import is_rank_part
+
     found = []
     for path in sorted(Path(results).rglob(RUN_JSON)):
+        if is_rank_part(path.parent):
+            continue  # one process's part of a launch (runs/ranks.py): the launch's own run.json is the run
         try:
             partial = RunInfo.model_validate_json(path.read_bytes()).partial
         except ValidationError:
@@ -182,18 +195,20 @@ def _extra_cells(row: Row, analysis: Analysis | None) -> list[str]:
     return cells
 
 
-def _cells(row: Row, analysis: Analysis | None = None) -> list[str]:
+def _cells(row: Row, analysis: Analysis | None = None, jaccard: bool = False) -> list[str]:
     return [row.benchmark, row.model, str(row.n), f"{row.accuracy:.2f}", f"{row.ci95_low:.2f}",
             f"{row.ci95_high:.2f}", str(row.parse_fail), str(row.refused), str(row.error),
             f"{row.latency_p50_s:.6f}", f"{row.cost_usd:.4f}", row.run_dir, row.model_args,
-            f"{row.upper_bound:.2f}", *_extra_cells(row, analysis)]
+            f"{row.upper_bound:.2f}", *_extra_cells(row, analysis),
+            *([] if not jaccard else ["" if row.jaccard is None else f"{row.jaccard:.2f}"])]
 
 
 def render_csv(rows: list[Row], analysis: Analysis | None = None) -> str:
+    jaccard = any(r.jaccard is not None for r in rows)  # the column only where a multi-label run is listed
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS + EXTRA_COLUMNS)
-    writer.writerows(_cells(r, analysis) for r in rows)
+    writer.writerow(COLUMNS + EXTRA_COLUMNS + (("jaccard",) if jaccard else ()))
+    writer.writerows(_cells(r, analysis, jaccard) for r in rows)
     return buffer.getvalue()
 
 
@@ -255,15 +270,22 @@ def render_markdown(rows: list[Row], superseded: list[Row] = (), analysis: Analy
               "count as wrong and are listed apart."), ""]
     for benchmark in sorted({r.benchmark for r in rows}):
         group = [r for r in rows if r.benchmark == benchmark]
+        multi = any(r.jaccard is not None for r in group)
         lines += [f"## {md_cell(benchmark)}", "",
-                  ("| rank | model | n | accuracy | 95% CI | vs above | parse fail | refused | error | latency p50 (s) "
-                   "| cost (USD) |"),
-                  "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|"]
+                  (f"| rank | model | n | {'Jaccard | ' if multi else ''}accuracy | 95% CI | vs above | parse fail "
+                   "| refused | error | latency p50 (s) | cost (USD) |"),
+                  f"|---:|---|---:|{'---:|' if multi else ''}---:|---|---|---:|---:|---:|---:|---:|"]
         for rank, r in enumerate(group, start=1):
-            lines.append(f"| {rank} | {md_cell(r.model)} | {r.n} | {r.accuracy:.2f} | [{r.ci95_low:.2f}, "
+            jaccard = "" if not multi else ("— | " if r.jaccard is None else f"{r.jaccard:.2f} | ")
+            lines.append(f"| {rank} | {md_cell(r.model)} | {r.n} | {jaccard}{r.accuracy:.2f} | [{r.ci95_low:.2f}, "
                          f"{r.ci95_high:.2f}] | {_versus(r, rank, analysis)} | {r.parse_fail} | {r.refused} | "
                          f"{r.error} | {r.latency_p50_s:.6f} | {r.cost_usd:.4f} |")
         lines.append("")
+        if multi:
+            lines += [("Multi-label questions: Jaccard is the mean over questions of |chosen ∩ correct| / |chosen ∪ "
+                       "correct| letters (LLaVAction Table 6), which ranks the rows; accuracy counts a question "
+                       "right only when exactly the correct letters are chosen, and its CI and the tests against "
+                       "the row above are on that."), ""]
         bounds = sorted({round(r.upper_bound, 2) for r in group if r.upper_bound < 100.0})
         if bounds:
             lines += [f"Upper bound: the options are the specialist's top-K without the ground truth inserted "
@@ -271,7 +293,7 @@ def render_markdown(rows: list[Row], superseded: list[Row] = (), analysis: Analy
                       f"answered correctly; accuracy is action top-1 over all clips.", ""]
         if analysis is not None and len(group) > 1 and any(r.run_dir in analysis.runs for r in group):
             lines += [_significance_note(analysis), ""]
-        if analysis is not None:
+        if analysis is not None and not multi:  # error diversity compares one chosen class with one answer
             lines += _diversity_lines(group, analysis, benchmark)
         mine = [f for f in figures if f.benchmark == benchmark]
         if mine:

@@ -29,6 +29,7 @@ from actbench.errors import ActbenchError
 from actbench.evaluators.circular import SEPARATOR
 from actbench.evaluators.paired_tests import mcnemar, paired_bootstrap
 from actbench.journal import read_finished_answers
+from actbench.model_adapters.multi_answer import answer_fits, key_letters
 from actbench.mqa_builder.benchmark_dir import MANIFEST, Benchmark, load_benchmark
 from actbench.records import Answer, Question
 from actbench.reports.error_diversity import (
@@ -63,7 +64,7 @@ class RunAnswers:
 
     def correct(self) -> np.ndarray:
         return np.array([a is not None and a.status == "ok" and q.answer_letter is not None
-                         and a.answer == q.answer_letter for q, a in zip(self.questions, self.answers)], dtype=bool)
+                         and a.answer == key_letters(q) for q, a in zip(self.questions, self.answers)], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def read_answers(run_dir: Path, benchmark: Benchmark, limit: int | None) -> RunA
         answers[answer.id] = answer
     for q in questions:
         a = answers.get(q.id)
-        if a is not None and a.status == "ok" and a.answer not in q.letters:
+        if a is not None and a.status == "ok" and not answer_fits(q, a.answer):
             raise ActbenchError.bad_value(path, "answer", f"one of {', '.join(q.letters)} for question {q.id}",
                                           a.answer)
     return RunAnswers(tuple(questions), tuple(answers.get(q.id) for q in questions))

@@ -6,6 +6,7 @@ its name; a relaunch resumes each process's journal; every refusal with its exac
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import socket
@@ -127,6 +128,17 @@ def test_torchrun_two_processes_write_the_unsharded_run(bench, whole, torchrun_t
     assert (info["status"], info["shard"], info["merged"]) == ("complete", None, None)
     m_whole = json.loads((whole / "metrics.json").read_text())
     assert json.dumps(m["accuracy_ci95"]) == json.dumps(m_whole["accuracy_ci95"])
+
+
+def test_the_report_ranks_the_launch_once_and_not_its_parts(torchrun_two, tmp_path):
+    from actbench.reports.leaderboard import collect, partial_runs
+
+    out, _ = torchrun_two
+    results = tmp_path / "results"
+    shutil.copytree(out, results / "launch")
+    assert partial_runs(results) == []  # ranks/rank-R-of-N are parts of the launch, not unranked shards
+    rows, superseded = collect(results)
+    assert ([row.run_dir for row in rows], superseded) == (["launch"], [])
 
 
 def test_three_processes_write_the_same_bytes_as_two(bench, torchrun_two, tmp_path):
