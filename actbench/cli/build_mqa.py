@@ -18,7 +18,8 @@ def build_mqa(
     benchmark: Optional[str] = typer.Option(None, help="Build a named card from benchmarks/ instead."),
     predictions: Optional[Path] = typer.Option(None, help="The specialist's prediction file."),
     k: Optional[int] = typer.Option(None, help="Options per question (default 5)."),
-    options: Optional[str] = typer.Option(None, help="Option text: narration or label (default narration)."),
+    options: Optional[str] = typer.Option(None, help="Option text: narration or label (default: narration "
+                                                     "where the dataset has descriptions, else label)."),
     seed: Optional[int] = typer.Option(None, help="Seed of every random step (default 0)."),
     split: Optional[str] = typer.Option(None, help="Annotation split (default: the dataset's evaluation split)."),
     limit: Optional[int] = typer.Option(None, help="Keep the first N clips of the split's annotation file."),

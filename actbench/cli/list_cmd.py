@@ -28,7 +28,7 @@ def list_components(
     typer.echo("benchmarks:")
     for card in load_cards():
         typer.echo(f"  {card.name:<24} dataset={card.dataset} source={card.source} k={card.k} "
-                   f"options={card.options} seed={card.seed}")
+                   f"options={card.options or 'dataset default'} seed={card.seed}")
     for title, registry in (("datasets (build-mqa --dataset)", ANNOTATED), ("sources", SOURCES), ("models", MODELS),
                             ("metrics", METRICS)):
         typer.echo(f"{title}:")

@@ -167,6 +167,7 @@ class EpicKitchens100:
     question = EGOCENTRIC
     license = "CC BY-NC 4.0 (annotations/license.txt): credit, link the license, mark changes, non-commercial"
     multi_label = False
+    has_narrations = True
 
     def __init__(self, root: Path):
         self.root = Path(root)

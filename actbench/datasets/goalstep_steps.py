@@ -35,6 +35,7 @@ class GoalStepSteps(SegmentDataset):
     default_split = "valid"
     train_split = "train"
     question = EGOCENTRIC
+    has_narrations = True
     license = "MIT (LICENSE); the videos themselves need the Ego4D licence"
 
     def split_files(self, split: str) -> list[Path]:

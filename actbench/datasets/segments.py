@@ -80,6 +80,7 @@ class SegmentDataset:
     question: str = ""  # the multiple-choice stem of its questions
     license: str = ""
     multi_label: bool = False
+    has_narrations: bool = False  # free-text descriptions per segment: `--options narration` is the default
 
     def __init__(self, root: Path):
         self.root = Path(root)

@@ -36,7 +36,7 @@ class BuildSpec:
     source: str
     out: Path
     k: int = 5
-    options: str = "narration"
+    options: str | None = None  # None: narration where the dataset has descriptions, else label
     seed: int = 0
     split: str | None = None  # None: the dataset's default split
     limit: int | None = None
@@ -55,7 +55,7 @@ class BuildSpec:
     def validate(self) -> None:
         if not 2 <= self.k <= len(LETTERS):
             raise ActbenchError.bad_value("--k", "k", f"an integer in [2, {len(LETTERS)}]", self.k)
-        if self.options not in MODES:
+        if self.options is not None and self.options not in MODES:
             raise ActbenchError.bad_value("--options", "options", f"one of {', '.join(MODES)}", self.options)
         if self.limit is not None and self.limit < 1:
             raise ActbenchError.bad_value("--limit", "limit", "a positive integer", self.limit)
@@ -165,7 +165,8 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
         scores = _other_labels_unranked(scores, clips, dataset.action_space.index)
     truth = dataset.action_ids(clips)
 
-    if spec.options == "narration":
+    options = spec.options or ("narration" if dataset.has_narrations else "label")
+    if options == "narration":
         texts = NarrationTexts(dataset.narrations_by_action, clips, spec.seed ^ _NARRATION_STREAM,
                                origin=dataset.text_origin(split))
     else:
@@ -176,7 +177,7 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
         log("choosing distractors (multi-label)")
         records, counts = multi_label_questions(clips, scores, dataset.action_space, k=spec.k, seed=spec.seed,
                                                 salt=spec.source, stem=dataset.question, origin=origin,
-                                                options=spec.options, two_stage=spec.two_stage)
+                                                options=options, two_stage=spec.two_stage)
     elif spec.two_stage:
         log("taking the source's top-K as the options")
         # Nothing is excluded as "the answer" and no text reads like it: the plain top-K, deduplicated.
@@ -219,6 +220,6 @@ def build_mqa(spec: BuildSpec, *, log: Callable[[str], None] = lambda _: None) -
     log(f"writing {len(records)} questions to {spec.out}")
     return write_benchmark(Path(spec.out), {
         "name": spec.name, "dataset": dataset.name, "split": split, "source": spec.source,
-        "source_args": source_args, "k": spec.k, "options": spec.options, "seed": spec.seed,
+        "source_args": source_args, "k": spec.k, "options": options, "seed": spec.seed,
         "limit": spec.limit, "two_stage": spec.two_stage, "inputs": inputs, "counts": counts,
     }, records)

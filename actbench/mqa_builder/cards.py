@@ -34,7 +34,7 @@ class BenchmarkCard(BaseModel):
     split: str | None = None  # None: the dataset's default split
     source: str
     k: int = Field(5, ge=2, le=26)
-    options: Literal["narration", "label"] = "narration"
+    options: Literal["narration", "label"] | None = None  # None: narration where the dataset has descriptions
     seed: int = Field(0, ge=0)
     limit: int | None = Field(None, ge=1)
 

@@ -267,7 +267,10 @@ def test_a_class_the_segment_also_has_is_never_its_distractor(thumos_data, tmp_p
 
 
 def test_narration_options_are_refused_with_the_way_out(thumos_data, tmp_path):
-    result = build(thumos_data, tmp_path / "b", "--dataset", "thumos14", "--source", "random")
+    # Without --options a dataset with no descriptions builds in label mode; asking for narrations is refused.
+    result = build(thumos_data, tmp_path / "a", "--dataset", "thumos14", "--source", "random")
+    assert result.exit_code == 0 and load_benchmark(tmp_path / "a").manifest.options == "label"
+    result = build(thumos_data, tmp_path / "b", "--dataset", "thumos14", "--source", "random", "--options", "narration")
     assert result.exit_code == 2
     folder = thumos_data / "thumos14" / TEST_DIR
     assert result.output.strip().splitlines()[-1] == (
