@@ -109,7 +109,7 @@ class RunSpec:
     video_root: Path | None = None  # frames for models that look at the video
     n_frames: int = 8  # the papers use 8 (LLaVAction Table 1), 16 and 32
     frame_size: int = 384  # short side in pixels
-    video_layout: str = "video"  # "video" (P01/videos/P01_01.MP4) or "rgb_frames" (JPEG folders)
+    video_layout: str = "video"  # "video" (P01/videos/P01_01.MP4), "rgb_frames" (JPEG folders) or "flat" (<id>.mp4)
     sap: bool = False  # feed the model's answers to the two previous actions back (sap.py)
     shard: tuple[int, int] | None = None  # (i, n): answer only shard i of n (runs/shard.py)
     rank_timeout: float = 120.0  # under a launcher: seconds without a heartbeat before a process is missing

@@ -44,7 +44,8 @@ def run(
                                                         "that look at frames."),
     frames: int = typer.Option(8, help="Frames sampled uniformly in each clip (the papers use 8, 16, 32)."),
     frame_size: int = typer.Option(384, help="Short side of the frames in pixels."),
-    video_layout: str = typer.Option("video", help="video (MP4 files) or rgb_frames (JPEG folders)."),
+    video_layout: str = typer.Option("video", help="video (EPIC P01/videos/P01_01.MP4), rgb_frames (EPIC JPEG "
+                                                     "folders) or flat (<root>/<video id>.mp4: the other datasets)."),
     sap: bool = typer.Option(False, "--sap", help="Sequential action prediction: the model's own answers to the "
                                                   "two previous actions of the video go into the prompt."),
     shard: Optional[str] = typer.Option(None, help="i/n: answer only shard i of n (0 <= i < n; questions dealt "

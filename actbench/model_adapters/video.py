@@ -5,13 +5,16 @@ Times follow the segment-centre convention of LLaVA-Video / LLaVAction: [start, 
 equal bins and the centre of each is sampled, ``t_i = start + (i + 0.5) * (end - start) / N``; each
 time takes the frame whose timestamp is nearest (ties go to the earlier frame).
 
-Two layouts of a video root (EPIC-KITCHENS), the participant being the video id's prefix:
+Three layouts of a video root; the first two are EPIC-KITCHENS', the participant being the video id's prefix:
 
 - ``video``: ``<root>/P01/videos/P01_01.MP4`` (or ``.mp4``), decoded with decord when it is importable,
   else PyAV (seek to the keyframe before a time, decode forward); times are relative to the stream's
   start, the fps comes from the stream.
 - ``rgb_frames``: ``<root>/P01/rgb_frames/P01_01/frame_0000000001.jpg``, frame k (1-based) shown at
   ``(k - 1) / fps`` with ``fps`` given or 50.
+- ``flat``: ``<root>/<video id>.mp4`` (or ``.MP4``, ``.mkv``, ``.webm``, ``.avi``, ``.mov``): one file per
+  video named by its id, as the other datasets (Goal-Step, COIN, CrossTask, THUMOS, ...) are stored;
+  decoded like ``video``.
 
 A missing, unreadable or too-short video never raises: :meth:`FrameSampler.frames` returns a
 :class:`FrameResult` whose ``error`` says why, which the runner records as status ``error``. A video id
@@ -40,8 +43,9 @@ import numpy as np
 from actbench.errors import ActbenchError
 from actbench.model_adapters.frame_cache import FrameCache
 
-Layout = Literal["video", "rgb_frames"]
-LAYOUTS = ("video", "rgb_frames")
+Layout = Literal["video", "rgb_frames", "flat"]
+LAYOUTS = ("video", "rgb_frames", "flat")
+FLAT_SUFFIXES = (".mp4", ".MP4", ".mkv", ".webm", ".avi", ".mov")
 BACKENDS = ("auto", "pyav", "decord")
 DEFAULT_RGB_FPS = 50.0
 TIME_CONVENTION = "segment-centre: t_i = start + (i + 0.5) * (end - start) / N, i = 0..N-1"
@@ -99,8 +103,9 @@ class _Unavailable(Exception):
     """The frames of this question cannot be had; the message is the reason recorded."""
 
 
-def check_video_id(video_id: object) -> str:
-    """The id if it is a bare EPIC-style name (``P01_01``); else :class:`ValueError` with the reason."""
+def check_video_id(video_id: object, *, epic: bool = True) -> str:
+    """The id if it is a bare name (EPIC-style ``P01_01`` unless ``epic`` is False: Goal-Step's uuids,
+    YouTube ids); else :class:`ValueError` with the reason."""
     if not isinstance(video_id, str) or not video_id:
         raise ValueError(f"video id must be a non-empty string, found {video_id!r}")
     if ".." in video_id:
@@ -110,7 +115,7 @@ def check_video_id(video_id: object) -> str:
     if any(sep in video_id for sep in ("/", "\\", os.sep)) or "\x00" in video_id:
         raise ValueError(f"video id {video_id!r} contains a path separator")
     participant, _, number = video_id.partition("_")
-    if not participant or not number:
+    if epic and (not participant or not number):
         raise ValueError(f"video id {video_id!r} is not of the form <participant>_<n> (e.g. P01_01)")
     return video_id
 
@@ -126,9 +131,19 @@ def locate(root: Path, video_id: str, layout: str) -> tuple[Path, str]:
     """The resolved file (``video``) or folder (``rgb_frames``) of a video and its path relative to
     ``root`` (already resolved); :class:`_Unavailable` when invalid, missing or outside the root."""
     try:
-        check_video_id(video_id)
+        check_video_id(video_id, epic=layout != "flat")
     except ValueError as exc:
         raise _Unavailable(str(exc)) from None
+    if layout == "flat":
+        for suffix in FLAT_SUFFIXES:
+            rel = f"{video_id}{suffix}"
+            if (root / rel).exists():
+                found = _inside(root, root / rel, rel)
+                if not found.is_file():
+                    raise _Unavailable(f"{rel}: not a file")
+                return found, rel
+        raise _Unavailable(f"{video_id}.mp4: no such video under the video root ({', '.join(FLAT_SUFFIXES[1:])} "
+                           "tried too)")
     participant = video_id.split("_", 1)[0]
     if layout == "rgb_frames":
         rel = f"{participant}/rgb_frames/{video_id}"
@@ -348,7 +363,7 @@ class FrameSampler:
         key: dict[str, Any] = {"format": _CACHE_FORMAT, "path": rel, "layout": self.layout,
                                "times_ms": [round(t * 1000) for t in times], "n": self.n_frames,
                                "size": size, "resample": "bicubic"}
-        if self.layout == "video":
+        if self.layout != "rgb_frames":  # a video file
             key["bytes"] = found.stat().st_size
         else:
             key["fps"] = float(self.fps or DEFAULT_RGB_FPS)

@@ -249,6 +249,21 @@ def test_unsafe_video_ids_are_refused(root, tmp_path, video_id, reason):
     assert not result.ok and reason in result.error, result.error
 
 
+def test_flat_layout_reads_a_file_named_by_any_safe_id(tmp_path):
+    # Goal-Step's uuids and YouTube ids are not EPIC names: the flat layout takes <root>/<id>.<ext>.
+    flat = tmp_path / "flat"
+    write_video(flat / "c2d06df7-5d3a-4116.mkv")
+    write_video(flat / "LtRSn-ntcLY.mp4")
+    for video_id in ("c2d06df7-5d3a-4116", "LtRSn-ntcLY"):
+        result = sampler(tmp_path, n_frames=4, layout="flat").frames(flat, video_id, 1.0, 3.0)
+        assert result.ok, result.error
+        assert [index_of(f) for f in result.frames] == [expected_index(t) for t in sample_times(1.0, 3.0, 4)]
+    missing = sampler(tmp_path, n_frames=4, layout="flat").frames(flat, "nope", 0.0, 1.0)
+    assert missing.error == "nope.mp4: no such video under the video root (.MP4, .mkv, .webm, .avi, .mov tried too)"
+    unsafe = sampler(tmp_path, n_frames=4, layout="flat").frames(flat, "../x", 0.0, 1.0)
+    assert "contains '..'" in unsafe.error
+
+
 def test_symlinks_out_of_the_root_are_refused_and_inside_allowed(root, tmp_path):
     outside = write_video(tmp_path / "outside" / "secret.MP4", frames=30)
     box = tmp_path / "box"
