@@ -23,7 +23,7 @@ DATASETS.register("breakfast", "actbench.datasets.breakfast:Breakfast",
                   summary="Breakfast: 48 coarse actions of 10 breakfast activities")
 DATASETS.register("epfl-smart-kitchen-30", "actbench.datasets.epfl_smart_kitchen:EpflSmartKitchen30",
                   summary="EPFL-Smart-Kitchen-30: verb + noun actions in a kitchen")
-DATASETS.register("meccano", "actbench.datasets.meccano:Meccano",
+DATASETS.register("meccano", "actbench.datasets.meccano_actions:Meccano",
                   summary="MECCANO: 61 actions of toy-motorbike assembly")
 DATASETS.register("animal-kingdom", "actbench.datasets.animal_kingdom:AnimalKingdom",
                   summary="Animal Kingdom: 140 animal actions, multi-label (Jaccard accuracy)")
