@@ -21,8 +21,6 @@ DATASETS.register("thumos14", "actbench.datasets.thumos14:Thumos14",
                   summary="THUMOS'14: 20 sport actions, temporal annotations")
 DATASETS.register("breakfast", "actbench.datasets.breakfast:Breakfast",
                   summary="Breakfast: 48 coarse actions of 10 breakfast activities")
-DATASETS.register("epfl-smart-kitchen-30", "actbench.datasets.epfl_smart_kitchen:EpflSmartKitchen30",
-                  summary="EPFL-Smart-Kitchen-30: verb + noun actions in a kitchen")
 DATASETS.register("meccano", "actbench.datasets.meccano_actions:Meccano",
                   summary="MECCANO: 61 actions of toy-motorbike assembly")
 DATASETS.register("animal-kingdom", "actbench.datasets.animal_kingdom:AnimalKingdom",

@@ -270,7 +270,7 @@ def test_unknown_dataset_names_the_known_ones(tmp_path):
         fetch("epic-kitchens-55", tmp_path)
     assert str(caught.value) == ("unknown dataset 'epic-kitchens-55'; did you mean 'epic-kitchens-100'? "
                                  "(known: epic-kitchens-100, ego4d-goalstep, animal-kingdom, breakfast, coin, crosstask, "
-                                 "epfl-smart-kitchen-30, meccano, thumos14)")
+                                 "meccano, thumos14)")
 
 
 # -- the command line ------------------------------------------------------------------------------------

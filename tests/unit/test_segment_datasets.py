@@ -166,7 +166,7 @@ def test_a_card_with_an_unknown_dataset_is_refused(tmp_path):
     with pytest.raises(ActbenchError) as caught:
         _load_card(path)
     assert str(caught.value) == (f"{path}: field 'dataset': expected a value that passes: value error, one of "
-                                 "animal-kingdom, breakfast, coin, crosstask, ego4d-goalstep, epfl-smart-kitchen-30, "
+                                 "animal-kingdom, breakfast, coin, crosstask, ego4d-goalstep, "
                                  "epic-kitchens-100, meccano, thumos14, found epic-kitchens-55")
 
 
