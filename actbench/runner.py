@@ -320,7 +320,8 @@ def run_single(spec: RunSpec, *, progress: Callable[[int, int], None] | None = N
     if (out / RUN_JSON).exists() and not spec.resume:
         raise ActbenchError(f"{out}: a run is already there; pass --resume to finish it or choose another --out")
     check_processes(out, 1)  # a launch's run resumes under a launcher
-    adapter = factory(AdapterContext(seed=spec.seed, data_dir=spec.data_dir, args=model_args))
+    adapter = factory(AdapterContext(seed=spec.seed, data_dir=spec.data_dir, args=model_args,
+                                     dataset=benchmark.manifest.dataset, split=benchmark.manifest.split))
     sampler = _frame_sampler(spec, adapter)
     if spec.sap and not getattr(adapter, "sees_prior_actions", False):
         if hasattr(adapter, "close"):

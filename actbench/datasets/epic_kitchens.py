@@ -168,6 +168,7 @@ class EpicKitchens100:
     license = "CC BY-NC 4.0 (annotations/license.txt): credit, link the license, mark changes, non-commercial"
     multi_label = False
     has_narrations = True
+    verb_noun_classes = True  # class keys are "verb:noun" ids: errors can be split into verb and noun
 
     def __init__(self, root: Path):
         self.root = Path(root)

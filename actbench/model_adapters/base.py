@@ -22,11 +22,14 @@ from actbench.records import Answer, Question
 
 @dataclass(frozen=True)
 class AdapterContext:
-    """What a factory may use: the run's seed, the data directory, and the model's own arguments."""
+    """What a factory may use: the run's seed, the data directory, the model's own arguments, and the
+    dataset and split the benchmark was built from (its manifest's), for models that read annotations."""
 
     seed: int = 0
     data_dir: Path | None = None
     args: dict[str, Any] = field(default_factory=dict)
+    dataset: str = "epic-kitchens-100"
+    split: str | None = None
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from actbench.datasets.epic_kitchens import EpicKitchens100
+from actbench.datasets.registry import open_dataset
 from actbench.errors import ActbenchError
 from actbench.evaluators.circular import original_id
 from actbench.model_adapters.base import AdapterContext
@@ -25,7 +25,8 @@ class PriorAdapter:
     name = "prior"
     batch_size = 512
 
-    def __init__(self, dataset: EpicKitchens100, split: str = "validation"):
+    def __init__(self, dataset, split: str = "validation"):
+        """``dataset``: any dataset of actbench.datasets.registry (the benchmark's, in a run)."""
         self.dataset = dataset
         self.split = split
         self._model: SequencePrior | None = None
@@ -34,7 +35,7 @@ class PriorAdapter:
 
     def _scores(self, questions: Sequence[Question]) -> np.ndarray:
         if self._model is None:
-            self._model = SequencePrior.from_dataset(self.dataset)
+            self._model = SequencePrior.from_dataset(self.dataset, self.split)
         try:
             # Rotated askings (CircularEval) carry the clip id with a suffix; the clip is the same.
             return self._model.score_clips(self._everyone, self._actions, [original_id(q.id) for q in questions])
@@ -65,4 +66,5 @@ def prior_adapter(ctx: AdapterContext) -> PriorAdapter:
     unknown = set(ctx.args) - {"split"}
     if unknown:
         raise ActbenchError.bad_value("--model-arg", sorted(unknown)[0], "only 'split' for model 'prior'", ctx.args)
-    return PriorAdapter(EpicKitchens100.from_data_dir(ctx.data_dir), ctx.args.get("split", "validation"))
+    dataset = open_dataset(ctx.dataset, ctx.data_dir)
+    return PriorAdapter(dataset, ctx.args.get("split", ctx.split or dataset.default_split))

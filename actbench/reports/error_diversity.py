@@ -65,11 +65,23 @@ def split_classes(classes: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(verbs, dtype=str), np.array(nouns, dtype=str)
 
 
-def mqa_dscores(truth: Sequence[str], chosen: Sequence[str]) -> dict[str, float]:
-    """DScore (nats) of the chosen classes against the truth at action, verb and noun level; NaN when empty."""
+def has_verb_noun_classes(dataset: str) -> bool:
+    """Whether ``dataset``'s class keys are ``"verb:noun"`` ids (EPIC-KITCHENS-100), so verbs and nouns of
+    errors can be compared; other datasets' keys (COIN step ids, CrossTask ``task:step``, Goal-Step
+    categories) have no such parts, and only the action level applies to them."""
+    from actbench.datasets.registry import DATASETS
+
+    return dataset in DATASETS and bool(getattr(DATASETS.get(dataset), "verb_noun_classes", False))
+
+
+def mqa_dscores(truth: Sequence[str], chosen: Sequence[str], *, verb_noun: bool = True) -> dict[str, float]:
+    """DScore (nats) of the chosen classes against the truth at action, verb and noun level; NaN when empty
+    (and at the verb and noun levels when the classes are not ``verb_noun`` ids)."""
     truth, chosen = np.asarray(truth, dtype=str), np.asarray(chosen, dtype=str)
     if truth.size == 0:
         return {level: float("nan") for level in LEVELS}
+    if not verb_noun:
+        return {"action": dscore(chosen, truth), "verb": float("nan"), "noun": float("nan")}
     truth_verb, truth_noun = split_classes(truth)
     chosen_verb, chosen_noun = split_classes(chosen)
     return {"action": dscore(chosen, truth), "verb": dscore(chosen_verb, truth_verb),
@@ -84,18 +96,21 @@ class Overlap:
     same_verb: int  # the answer's verb, another noun
     same_noun: int  # the answer's noun, another verb
     neither: int
+    parts: bool = True  # False: the classes have no verb and noun parts, only the total is known
 
     def shares(self) -> tuple[float, float, float]:
         """(same verb, same noun, neither) in percent; NaN when there is nothing to share out."""
-        if self.total == 0:
+        if self.total == 0 or not self.parts:
             return (float("nan"),) * 3
         return tuple(100.0 * x / self.total for x in (self.same_verb, self.same_noun, self.neither))
 
 
-def overlap_counts(truth: Sequence[str], chosen: Sequence[str]) -> Overlap:
+def overlap_counts(truth: Sequence[str], chosen: Sequence[str], *, verb_noun: bool = True) -> Overlap:
     """Of the pairs whose chosen class is not the truth, how many share the verb, the noun, or neither."""
     truth, chosen = np.asarray(truth, dtype=str), np.asarray(chosen, dtype=str)
     wrong = truth != chosen
+    if not verb_noun:
+        return Overlap(int(wrong.sum()), 0, 0, 0, parts=False)
     truth_verb, truth_noun = split_classes(truth[wrong])
     chosen_verb, chosen_noun = split_classes(chosen[wrong])
     verb, noun = truth_verb == chosen_verb, truth_noun == chosen_noun
@@ -103,7 +118,7 @@ def overlap_counts(truth: Sequence[str], chosen: Sequence[str]) -> Overlap:
     return Overlap(int(wrong.sum()), int(verb.sum()), int(noun.sum()), int((~verb & ~noun).sum()))
 
 
-def distractor_overlap(questions: Sequence[Question]) -> Overlap:
+def distractor_overlap(questions: Sequence[Question], *, verb_noun: bool = True) -> Overlap:
     """:func:`overlap_counts` over every distractor of the keyed questions (the reference mix)."""
     truth, other = [], []
     for q in questions:
@@ -114,7 +129,7 @@ def distractor_overlap(questions: Sequence[Question]) -> Overlap:
             if i != q.answer_index:
                 truth.append(answer)
                 other.append(cls)
-    return overlap_counts(truth, other)
+    return overlap_counts(truth, other, verb_noun=verb_noun)
 
 
 def verb_confusion(truth: Sequence[str], chosen: Sequence[str], verbs: Sequence[str]) -> np.ndarray:

@@ -255,7 +255,7 @@ def _diversity_lines(group: list[Row], analysis: Analysis, benchmark: str) -> li
         scores = [_nan_text(run.dscore[level], ".3f") or "—" for level in LEVELS]
         lines.append(f"| {md_cell(r.model)} | {run.overlap.total} | {' | '.join(shares)} | {' | '.join(scores)} |")
     mix = analysis.distractors.get(benchmark)
-    if mix is not None and mix.total:
+    if mix is not None and mix.total and mix.parts:
         verb, noun, neither = mix.shares()
         lines += ["", (f"Distractors of this benchmark: {verb:.1f}% share the answer's verb, {noun:.1f}% its "
                        f"noun, {neither:.1f}% neither (the mix a model picking wrong options at random would show).")]

@@ -36,6 +36,7 @@ from actbench.reports.error_diversity import (
     Overlap,
     class_pairs,
     distractor_overlap,
+    has_verb_noun_classes,
     mqa_dscores,
     overlap_counts,
 )
@@ -157,9 +158,11 @@ class BenchmarkFinder:
         return None
 
 
-def analyse_run(run: RunAnswers) -> RunAnalysis:
+def analyse_run(run: RunAnswers, *, verb_noun: bool = True) -> RunAnalysis:
+    """``verb_noun``: the classes are EPIC "verb:noun" ids (else only the action level is analysed)."""
     truth, chosen = class_pairs(run.questions, run.answers)
-    return RunAnalysis(run, truth, chosen, mqa_dscores(truth, chosen), overlap_counts(truth, chosen))
+    return RunAnalysis(run, truth, chosen, mqa_dscores(truth, chosen, verb_noun=verb_noun),
+                       overlap_counts(truth, chosen, verb_noun=verb_noun))
 
 
 def analyse(rows: Sequence, results: Path, *, roots: Sequence[Path] = (), seed: int = 0,
@@ -180,9 +183,11 @@ def analyse(rows: Sequence, results: Path, *, roots: Sequence[Path] = (), seed: 
         if not (run_dir / PREDICTIONS).is_file():
             missing.setdefault(row.benchmark, []).append(f"journal of {row.run_dir}")
             continue
-        analysis.runs[row.run_dir] = analyse_run(read_answers(run_dir, benchmark, info.limit))
+        analysis.runs[row.run_dir] = analyse_run(read_answers(run_dir, benchmark, info.limit),
+                                                 verb_noun=has_verb_noun_classes(benchmark.manifest.dataset))
     for label, benchmark in analysis.benchmarks.items():
-        analysis.distractors[label] = distractor_overlap(benchmark.questions)
+        analysis.distractors[label] = distractor_overlap(
+            benchmark.questions, verb_noun=has_verb_noun_classes(benchmark.manifest.dataset))
     for label, what in sorted(missing.items()):
         if "benchmark" in what:
             analysis.notes.append(f"{label}: benchmark directory not found (no '{label.split('@')[0]}' with the "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from actbench.reports.error_diversity import frequent_verbs, verb_confusion, verb_names
+from actbench.reports.error_diversity import frequent_verbs, has_verb_noun_classes, verb_confusion, verb_names
 
 DPI = 100
 PNG_METADATA = {"Software": None}  # no version string: identical bytes from identical inputs
@@ -191,8 +191,8 @@ def leaderboard_figures(rows: Sequence, analysis=None, *, top_verbs: int = TOP_V
                                   f"{benchmark}: accuracy vs latency", benchmark,
                                   accuracy_latency_png(benchmark, points)))
         bench = analysis.benchmarks.get(benchmark) if analysis is not None else None
-        if bench is None:
-            continue
+        if bench is None or not has_verb_noun_classes(bench.manifest.dataset):
+            continue  # a verb confusion needs "verb:noun" classes (EPIC-KITCHENS)
         verbs = frequent_verbs(bench.questions, top_verbs)
         names = verb_names(bench.questions)
         labels = [f"{v} {names.get(v, '')}".strip() for v in verbs]

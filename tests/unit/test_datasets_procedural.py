@@ -479,3 +479,24 @@ def test_fetch_then_load_both(mirror, tmp_path):
     assert fetch("crosstask", data, mirror=url) == [data / "crosstask" / "release"]
     assert check_dataset("coin", data).segments == {"test": 9, "train": 12}
     assert check_dataset("crosstask", data).segments == {"val": 9, "train": 7}
+
+
+def test_a_coin_benchmark_is_reported_with_action_level_error_diversity_only(coin_data, tmp_path):
+    # COIN's classes are step ids with no verb and noun: the report gives the action DScore and leaves the
+    # verb / noun shares and the verb confusion figure out instead of failing or inventing them.
+    results = tmp_path / "results"
+    bench = results / "benchmarks" / "coin-random"
+    assert cli("build-mqa", "--dataset", "coin", "--source", "random", "--k", "3", "--out", bench,
+               "--data-dir", coin_data).exit_code == 0
+    for model in ("random", "always-a"):
+        result = cli("run", "--model", model, "--benchmark", bench, "--out", results / "runs" / model)
+        assert result.exit_code == 0, result.output
+    result = cli("report", results / "runs", "--out", results, "--format", "md", "--format", "png",
+                 "--benchmarks", bench)
+    assert result.exit_code == 0, result.output
+    board = (results / "leaderboard.md").read_text()
+    rows = [line for line in board.splitlines() if line.startswith("| always-a | ")]
+    wrong, *rest = rows[-1].strip("| ").split(" | ")[1:]
+    assert rest[:3] == ["—", "—", "—"] and rest[4:] == ["—", "—"] and float(rest[3]) >= 0
+    assert "Distractors of this benchmark" not in board
+    assert not list((results / "leaderboard_figures").glob("confusion-verbs-*"))

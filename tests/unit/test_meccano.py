@@ -5,6 +5,8 @@ The expected questions are worked by hand from these rows (no code shared with t
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -142,3 +144,18 @@ def test_fetch_explains_the_download_and_check_validates(data):
     result = runner.invoke(app, ["data", "check", "meccano", "--data-dir", str(data)])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "meccano: valid (test 6 segments, train 10 segments, val 2 segments; 6 classes)"
+
+
+def test_the_prior_model_answers_from_the_benchmark_s_own_dataset(data, tmp_path):
+    # The run tells the adapter the benchmark's dataset and split (the manifest's): prior learns MECCANO's
+    # training sequences and picks the action that follows in them.
+    assert build(data, tmp_path / "b", "--source", "random", "--k", "3").exit_code == 0
+    result = runner.invoke(app, ["run", "--model", "prior", "--benchmark", str(tmp_path / "b"), "--out",
+                                 str(tmp_path / "r"), "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    questions = {q.id: q for q in load_benchmark(tmp_path / "b").questions}
+    answers = {r["id"]: r["answer"] for r in map(json.loads, (tmp_path / "r" / "predictions.jsonl").open())}
+    for qid in ("0008_1", "0008_2"):  # after take_bolt comes take_screwdriver, then screwing, in training
+        assert answers[qid] == questions[qid].answer_letter
+    info = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert info["model"]["args"] == {"split": "test"}
