@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -96,7 +96,7 @@ class Overlap:
     same_verb: int  # the answer's verb, another noun
     same_noun: int  # the answer's noun, another verb
     neither: int
-    parts: bool = True  # False: the classes have no verb and noun parts, only the total is known
+    parts: bool = field(default=True, repr=False)  # False: classes without verb and noun parts, only the total
 
     def shares(self) -> tuple[float, float, float]:
         """(same verb, same noun, neither) in percent; NaN when there is nothing to share out."""

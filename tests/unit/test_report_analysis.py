@@ -47,7 +47,7 @@ def _question(qid: str, classes: list[str], answer: int) -> dict:
 
 
 def make_benchmark(path: Path, name: str, questions: list[dict]):
-    write_benchmark(path, {"name": name, "dataset": "made-up", "split": "validation", "source": "made-up",
+    write_benchmark(path, {"name": name, "dataset": "epic-kitchens-100", "split": "validation", "source": "made-up",
                            "source_args": {}, "k": len(questions[0]["options"]), "options": "label", "seed": 0,
                            "limit": None, "inputs": [], "counts": {"questions": len(questions)}}, questions)
     return load_benchmark(path)
