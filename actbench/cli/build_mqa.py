@@ -14,7 +14,8 @@ from actbench.errors import ActbenchError
 @user_errors
 def build_mqa(
     source: Optional[str] = typer.Option(None, help="Distractor source (see `actbench list`)."),
-    dataset: Optional[str] = typer.Option(None, help="Dataset (see `actbench list`; default epic-kitchens-100)."),
+    dataset: Optional[str] = typer.Option(None, help="Dataset (see `actbench list`, or csv:NAME for "
+                                                     "<data dir>/NAME/<split>.csv; default epic-kitchens-100)."),
     benchmark: Optional[str] = typer.Option(None, help="Build a named card from benchmarks/ instead."),
     predictions: Optional[Path] = typer.Option(None, help="The specialist's prediction file."),
     k: Optional[int] = typer.Option(None, help="Options per question (default 5)."),

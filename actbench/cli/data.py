@@ -74,11 +74,11 @@ def _echo_check(name: str, data_dir) -> None:
 @app.command("check")
 @user_errors
 def check_command(
-    dataset: Annotated[str, typer.Argument(help="Dataset whose files to validate.")],
+    dataset: Annotated[str, typer.Argument(help="Dataset whose files to validate (a name, or csv:NAME).")],
     data_dir: DataDirOption = None,
 ) -> None:
     """Validate DATASET's annotation files in the data directory (every split present, every field)."""
-    _echo_check(official_dataset(dataset).name, data_dir)
+    _echo_check(dataset, data_dir)
 
 
 @app.command("where")

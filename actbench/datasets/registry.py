@@ -28,5 +28,15 @@ DATASETS.register("animal-kingdom", "actbench.datasets.animal_kingdom:AnimalKing
 
 
 def open_dataset(name: str, data_dir=None):
-    """The dataset ``name`` read from ``data_dir`` (else $ACTBENCH_DATA_DIR, else the cache)."""
+    """The dataset ``name`` read from ``data_dir`` (else $ACTBENCH_DATA_DIR, else the cache); ``csv:NAME`` is
+    any dataset written as plain CSV files (:mod:`actbench.datasets.csv_segments`)."""
+    if name.startswith("csv:"):
+        from actbench.datasets.csv_segments import CsvSegments
+
+        return CsvSegments.from_data_dir(data_dir, name[len("csv:"):])
     return DATASETS.get(name).from_data_dir(data_dir)
+
+
+def is_dataset_name(name: str) -> bool:
+    """A registered dataset, or ``csv:NAME``."""
+    return name in DATASETS or (name.startswith("csv:") and len(name) > len("csv:"))

@@ -41,10 +41,10 @@ class BenchmarkCard(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        from actbench.datasets.registry import DATASETS
+        from actbench.datasets.registry import DATASETS, is_dataset_name
 
-        if name not in DATASETS:
-            raise ValueError(f"one of {', '.join(DATASETS.names())}")
+        if not is_dataset_name(name):
+            raise ValueError(f"one of {', '.join(DATASETS.names())}, or csv:<folder>")
         return name
 
 

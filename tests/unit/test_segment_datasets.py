@@ -167,7 +167,7 @@ def test_a_card_with_an_unknown_dataset_is_refused(tmp_path):
         _load_card(path)
     assert str(caught.value) == (f"{path}: field 'dataset': expected a value that passes: value error, one of "
                                  "animal-kingdom, breakfast, coin, crosstask, ego4d-goalstep, "
-                                 "epic-kitchens-100, meccano, thumos14, found epic-kitchens-55")
+                                 "epic-kitchens-100, meccano, thumos14, or csv:<folder>, found epic-kitchens-55")
 
 
 def test_the_goalstep_card_builds(data_dir, tmp_path):
