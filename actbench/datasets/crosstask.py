@@ -37,12 +37,11 @@ and the field.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from actbench.datasets.official_files import OfficialDataset, OfficialFile
-from actbench.datasets.segments import Segment, SegmentDataset
+from actbench.datasets.segments import Segment, SegmentDataset, parse_seconds
 from actbench.errors import ActbenchError
 from actbench.prompts import INSTRUCTIONAL
 
@@ -115,15 +114,6 @@ def read_videos(path: Path) -> list[tuple[str, str]]:
     return list(rows)
 
 
-def _seconds(path: str, field: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise ActbenchError.bad_value(path, field, "a number of seconds >= 0", text)
-    return value
-
 
 def read_annotation(path: Path, task: Task) -> list[tuple[int, float, float]]:
     """The (step number, start, end) rows of ``annotations/<task>_<video>.csv``, validated."""
@@ -138,7 +128,7 @@ def read_annotation(path: Path, task: Task) -> list[tuple[int, float, float]]:
         n = len(task.steps)
         if not (fields[0].isdigit() and 1 <= int(fields[0]) <= n):
             raise ActbenchError.bad_value(where, "step", f"a step number of task {task.task_id} in 1..{n}", fields[0])
-        start, end = _seconds(where, "start", fields[1]), _seconds(where, "end", fields[2])
+        start, end = parse_seconds(where, "start", fields[1]), parse_seconds(where, "end", fields[2])
         if end < start:
             raise ActbenchError.bad_value(where, "end", f"seconds >= start ({fields[1]})", fields[2])
         out.append((int(fields[0]), start, end))

@@ -23,11 +23,10 @@ present (``train.csv`` is what ``prior`` learns from); the default split is ``te
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 from actbench.datasets.location import resolve_data_dir
-from actbench.datasets.segments import Segment, SegmentDataset
+from actbench.datasets.segments import Segment, SegmentDataset, parse_seconds
 from actbench.errors import ActbenchError
 
 PREFIX = "csv:"
@@ -36,15 +35,6 @@ OPTIONAL = ("text", "group")
 QUESTION = "What action is being performed in this video? Look at the hands, the objects and the motion."
 DEFAULT_SPLITS = ("test", "val", "validation")
 
-
-def _seconds(where: str, column: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise ActbenchError.bad_value(where, column, "a number of seconds >= 0", text)
-    return value
 
 
 def read_segments(path: Path) -> tuple[Segment, ...]:
@@ -67,7 +57,7 @@ def read_segments(path: Path) -> tuple[Segment, ...]:
             seen[sid] = line
             if not video:
                 raise ActbenchError.bad_value(where, "video_id", "a non-empty video id", video)
-            start, end = _seconds(where, "start", row["start"] or ""), _seconds(where, "end", row["end"] or "")
+            start, end = parse_seconds(where, "start", row["start"] or ""), parse_seconds(where, "end", row["end"] or "")
             if end <= start:
                 raise ActbenchError.bad_value(where, "end", f"seconds > start ({row['start']})", row["end"])
             if not label:

@@ -21,6 +21,7 @@ segment (Animal Kingdom), ``class_key`` being the first.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,17 @@ import numpy as np
 
 from actbench.datasets.location import resolve_data_dir
 from actbench.errors import ActbenchError
+
+
+def parse_seconds(where: object, field: str, text: str) -> float:
+    """A time field of an annotation file: a finite number of seconds >= 0, else the one-line error."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise ActbenchError.bad_value(where, field, "a number of seconds >= 0", text)
+    return value
 
 
 @dataclass(frozen=True, slots=True)

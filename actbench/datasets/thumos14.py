@@ -46,13 +46,12 @@ instances were found wrongly annotated; OpenTAD's THUMOS loader lists both as wr
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections import defaultdict
 from pathlib import Path
 
 from actbench.datasets.official_files import OfficialDataset, OfficialFile
-from actbench.datasets.segments import Segment, SegmentDataset
+from actbench.datasets.segments import Segment, SegmentDataset, parse_seconds
 from actbench.errors import ActbenchError
 
 NAME = "thumos14"
@@ -120,15 +119,6 @@ def read_class_index(path: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _seconds(where: str, field: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise ActbenchError.bad_value(where, field, "a number of seconds >= 0", text)
-    return value
-
 
 def read_instances(path: Path, split: str) -> list[tuple[str, float, float]]:
     """The (video, start, end) lines of ``<ClassName>_<split>.txt``, in file order, validated."""
@@ -144,7 +134,7 @@ def read_instances(path: Path, split: str) -> list[tuple[str, float, float]]:
         video, start_text, end_text = fields
         if not (video.startswith(prefix) and video[len(prefix):].isdigit()):
             raise ActbenchError.bad_value(where, "video", f"a {split} video name ({prefix}NNNNNNN)", video)
-        start, end = _seconds(where, "starting_time", start_text), _seconds(where, "ending_time", end_text)
+        start, end = parse_seconds(where, "starting_time", start_text), parse_seconds(where, "ending_time", end_text)
         if end <= start:
             raise ActbenchError.bad_value(where, "ending_time", f"seconds > starting_time ({start_text})", end_text)
         out.append((video, start, end))
